@@ -1,0 +1,336 @@
+"""`seedance-bot`: the command line and the composition root.
+
+    seedance-bot animate IMAGE --prompt TEXT [options] [--out FILE]
+    seedance-bot animate --image-url URL --prompt TEXT [options]
+    seedance-bot wait JOB_ID [--out FILE]      resume a job an earlier run left in flight
+    seedance-bot models                        what each model accepts
+
+Exit codes: 0 the video was saved; 1 the job ended without a video; 2 bad input or configuration (nothing was
+submitted); 3 the submit's outcome is unknown (not resent); 130 interrupted (the job goes on; use `wait`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from bot.domain.catalogue import RequestedOptions, default_catalogue
+from bot.domain.errors import DomainError
+from bot.domain.images import ImageLimits
+from bot.domain.models import Job, JobOrigin, JobState, Requester
+from bot.jobs.download import download_bytes
+from bot.jobs.errors import JobError
+from bot.jobs.notifier import DownloadedVideo
+from bot.jobs.poller import JobPoller
+from bot.jobs.service import JobService
+from bot.runtime import Runtime, open_runtime
+from bot.settings import ConfigurationError, Settings, load_settings
+from bot.storage.errors import StorageError
+
+EXIT_SAVED = 0
+EXIT_JOB_ENDED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNKNOWN = 3
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("bot.cli")
+
+
+class CliError(Exception):
+    """A problem to print in one line before exiting with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _on_off(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on/off, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with choices taken from the model catalogue."""
+    catalogue = default_catalogue()
+    parser = argparse.ArgumentParser(
+        prog="seedance-bot", description="Turn a still image into a short video with Seedance."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    animate = commands.add_parser("animate", help="animate one image and save the MP4")
+    animate.add_argument("image", nargs="?", type=Path, help="the first frame, a local image file")
+    animate.add_argument("--image-url", help="the first frame as a public https URL (RunComfy needs one)")
+    animate.add_argument("--prompt", required=True, help="what should happen in the video")
+    animate.add_argument("--model", choices=catalogue.keys, default=catalogue.default_key)
+    animate.add_argument("--resolution", help="480p, 720p or 1080p (per model)")
+    animate.add_argument("--ratio", help="16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive")
+    animate.add_argument("--duration", type=int, help="seconds of video (per model)")
+    animate.add_argument("--audio", dest="audio", action="store_true", default=None, help="generate audio")
+    animate.add_argument("--no-audio", dest="audio", action="store_false")
+    animate.add_argument("--camera-fixed", dest="camera_fixed", action="store_true", default=None)
+    animate.add_argument("--no-camera-fixed", dest="camera_fixed", action="store_false")
+    animate.add_argument("--seed", type=int)
+    animate.add_argument("--out", type=Path, help="where to save the MP4 (default: seedance-<job>.mp4)")
+
+    wait = commands.add_parser("wait", help="resume waiting for a job started by an earlier run")
+    wait.add_argument("job_id", type=int)
+    wait.add_argument("--out", type=Path)
+
+    commands.add_parser("models", help="list the models and the options each accepts")
+    return parser
+
+
+@dataclass
+class CliNotifier:
+    """Prints progress to stderr and saves the finished video; resolves a future per awaited job."""
+
+    out: Path | None
+    stream: TextIO = sys.stderr
+    started: float = field(default_factory=time.monotonic)
+    outcomes: dict[int, asyncio.Future[JobState]] = field(default_factory=dict)
+    saved_to: dict[int, Path] = field(default_factory=dict)
+
+    def expect(self, job_id: int) -> asyncio.Future[JobState]:
+        """A future that resolves with the job's final state once it is delivered or over."""
+        return self.outcomes.setdefault(job_id, asyncio.get_running_loop().create_future())
+
+    def say(self, text: str) -> None:
+        """One progress line with the elapsed time."""
+        elapsed = int(time.monotonic() - self.started)
+        print(f"[{elapsed // 60}:{elapsed % 60:02d}] {text}", file=self.stream, flush=True)
+
+    async def job_progressed(self, job: Job) -> None:
+        """Print the new state, queue position or progress."""
+        self.say(describe_progress(job))
+
+    async def deliver_video(self, job: Job, video: DownloadedVideo) -> str:
+        """Copy the finished video to its destination."""
+        destination = self.out or Path(f"seedance-{job.id}.mp4")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(shutil.copyfile, video.path, destination)
+        self.saved_to[job.id] = destination
+        self.say(f"job #{job.id} saved {destination} ({video.size_bytes / 1024:.0f} KiB)")
+        self._resolve(job, JobState.DELIVERED)
+        return str(destination)
+
+    async def job_ended(self, job: Job) -> None:
+        """Print why the job ended."""
+        self.say(f"job #{job.id} {job.state.value}: {job.error_message or 'no reason given'}")
+        self._resolve(job, job.state)
+
+    def _resolve(self, job: Job, state: JobState) -> None:
+        future = self.outcomes.get(job.id)
+        if future is not None and not future.done():
+            future.set_result(state)
+
+
+def describe_progress(job: Job) -> str:
+    """A one-line summary of a job's progress."""
+    text = f"job #{job.id} {job.state.value}"
+    if job.queue_position is not None:
+        text += f", position {job.queue_position} in the queue"
+    if job.progress_percent is not None and job.state is JobState.RUNNING:
+        text += f", {job.progress_percent:.0f}%"
+    return text
+
+
+def _read_local_image(path: Path, limits: ImageLimits) -> bytes:
+    if not path.is_file():
+        raise CliError(f"{path}: no such file.")
+    size = path.stat().st_size
+    if size >= limits.max_bytes:
+        limit_mb = limits.max_bytes // 1_048_576
+        raise CliError(f"{path} is {size / 1_048_576:.1f} MB; images must be under {limit_mb} MB.")
+    return path.read_bytes()
+
+
+async def _read_image(args: argparse.Namespace, runtime: Runtime, limits: ImageLimits) -> bytes | None:
+    if args.image is not None and args.image_url is not None:
+        raise CliError("Give either an IMAGE file or --image-url, not both.")
+    if args.image is not None:
+        return await asyncio.to_thread(_read_local_image, args.image, limits)
+    if args.image_url is not None:
+        try:
+            return await download_bytes(runtime.http, args.image_url, max_bytes=limits.max_bytes)
+        except JobError as error:
+            raise CliError(f"--image-url: {error.message}") from None
+    return None
+
+
+def _service(runtime: Runtime, poller: JobPoller) -> JobService:
+    return JobService(
+        runtime.store,
+        runtime.provider,
+        runtime.catalogue,
+        tracker=poller,
+        job_timeout_s=runtime.settings.job_timeout_s,
+    )
+
+
+def _poller(runtime: Runtime, notifier: CliNotifier, wanted: set[int] | None = None) -> JobPoller:
+    return JobPoller(
+        runtime.store,
+        runtime.providers,
+        runtime.catalogue,
+        notifier,
+        runtime.http,
+        poll_interval_s=runtime.settings.poll_interval_s,
+        max_concurrency=runtime.settings.max_concurrent_polls,
+        max_video_bytes=runtime.settings.max_video_bytes,
+        # Only this run's jobs: the Discord bot, or another CLI run, may share the database.
+        job_filter=(lambda job: job.id in wanted) if wanted is not None else None,
+    )
+
+
+async def _animate(args: argparse.Namespace, settings: Settings, current_job: list[int]) -> int:
+    limits = ImageLimits()
+    options = RequestedOptions(
+        prompt=args.prompt,
+        resolution=args.resolution,
+        ratio=args.ratio,
+        duration_s=args.duration,
+        generate_audio=args.audio,
+        camera_fixed=args.camera_fixed,
+        seed=args.seed,
+    )
+    # Options are checked before anything is opened or fetched: a typo costs nothing.
+    default_catalogue().validate(args.model, options)
+    async with open_runtime(settings) as runtime:
+        image = await _read_image(args, runtime, limits)
+        notifier = CliNotifier(out=args.out)
+        wanted: set[int] = set()
+        poller = _poller(runtime, notifier, wanted)
+        service = _service(runtime, poller)
+        prepared = await service.prepare(args.model, options, image)
+        if prepared.first_frame is not None:
+            info = prepared.first_frame.info
+            notifier.say(
+                f"image ok: {info.width}×{info.height} {info.format}, {info.size_bytes / 1024:.0f} KiB"
+            )
+            for note in info.notes:
+                notifier.say(f"note: {note}")
+        if args.image is not None and not runtime.provider.accepts_inline_images:
+            raise CliError(
+                f"{runtime.provider.name.value} takes images only as public https URLs, and this command "
+                f"cannot publish {args.image}. The image passed validation: upload it somewhere public "
+                "and pass --image-url URL instead. Nothing was submitted."
+            )
+        if (
+            args.image_url is not None
+            and prepared.first_frame is not None
+            and prepared.first_frame.info.notes
+        ):
+            notifier.say("note: the provider fetches the URL itself and receives the image as it is there")
+        await poller.start()
+        try:
+            job = await service.submit(
+                prepared, Requester(origin=JobOrigin.CLI), first_frame_url=args.image_url
+            )
+            current_job.append(job.id)
+            return await _finish(job, notifier, poller, wanted)
+        finally:
+            await poller.stop()
+
+
+async def _finish(job: Job, notifier: CliNotifier, poller: JobPoller, wanted: set[int]) -> int:
+    if job.state.is_final:
+        notifier.say(f"job #{job.id} {job.state.value}: {job.error_message}")
+        return EXIT_UNKNOWN if job.state is JobState.UNKNOWN else EXIT_JOB_ENDED
+    notifier.say(describe_progress(job))
+    outcome = notifier.expect(job.id)
+    wanted.add(job.id)
+    poller.track(job)
+    return _exit_code(await outcome, job.id, notifier)
+
+
+def _exit_code(final: JobState, job_id: int, notifier: CliNotifier) -> int:
+    if final is JobState.DELIVERED:
+        print(notifier.saved_to[job_id])
+        return EXIT_SAVED
+    return EXIT_UNKNOWN if final is JobState.UNKNOWN else EXIT_JOB_ENDED
+
+
+async def _wait(args: argparse.Namespace, settings: Settings, current_job: list[int]) -> int:
+    async with open_runtime(settings) as runtime:
+        job = await runtime.store.get(args.job_id)
+        if job is None:
+            raise CliError(f"There is no job #{args.job_id} in {settings.database_path}.")
+        current_job.append(job.id)
+        notifier = CliNotifier(out=args.out)
+        if job.state.is_final:
+            where = f" ({job.delivery_ref})" if job.delivery_ref else ""
+            notifier.say(
+                f"job #{job.id} is already {job.state.value}{where}: {job.error_message or ''}".rstrip(": ")
+            )
+            return EXIT_SAVED if job.state is JobState.DELIVERED else EXIT_JOB_ENDED
+        wanted = {job.id}
+        poller = _poller(runtime, notifier, wanted)
+        outcome = notifier.expect(job.id)
+        await poller.start()
+        try:
+            notifier.say(f"resumed {describe_progress(job)}")
+            final = await outcome
+        finally:
+            await poller.stop()
+        return _exit_code(final, job.id, notifier)
+
+
+def _models() -> int:
+    catalogue = default_catalogue()
+    for spec in catalogue:
+        default = " (default)" if spec.key == catalogue.default_key else ""
+        print(f"{spec.key}{default}: {spec.display_name} via {spec.provider.value}")
+        print(f"    {spec.describe_options()}")
+    return EXIT_SAVED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "models":
+        return _models()
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # httpx logs every request at INFO; that is noise for a person watching progress.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    current_job: list[int] = []
+    handler = _animate if args.command == "animate" else _wait
+    try:
+        return asyncio.run(handler(args, settings, current_job))
+    except (DomainError, JobError) as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (CliError, ConfigurationError, StorageError) as error:
+        print(f"error: {getattr(error, 'message', error)}", file=sys.stderr)
+        return getattr(error, "exit_code", EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        if current_job:
+            print(
+                f"\ninterrupted: job #{current_job[0]} goes on at the provider; "
+                f"run `seedance-bot wait {current_job[0]}` to pick it up.",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

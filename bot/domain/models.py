@@ -1,0 +1,207 @@
+"""Frozen value types shared by every layer: job states, requests, images and jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ProviderName(StrEnum):
+    """The video providers the bot can talk to."""
+
+    RUNCOMFY = "runcomfy"
+    NOVITA = "novita"
+    ARK = "ark"
+
+
+class Resolution(StrEnum):
+    """Output resolutions, named as every provider names them."""
+
+    P480 = "480p"
+    P720 = "720p"
+    P1080 = "1080p"
+
+
+class Ratio(StrEnum):
+    """Output aspect ratios; `adaptive` lets the model follow the first frame."""
+
+    R16_9 = "16:9"
+    R4_3 = "4:3"
+    R1_1 = "1:1"
+    R3_4 = "3:4"
+    R9_16 = "9:16"
+    R21_9 = "21:9"
+    ADAPTIVE = "adaptive"
+
+
+class JobState(StrEnum):
+    """The life of a job. See `ALLOWED_TRANSITIONS` for the edges."""
+
+    PENDING = "pending"  # row written, submit not yet accepted by the provider
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # the provider has the video; not yet delivered
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    TIMED_OUT = "timed_out"
+    UNKNOWN = "unknown"  # the submit may or may not have reached the provider; never resubmitted
+
+    @property
+    def is_final(self) -> bool:
+        """A final job never changes state again."""
+        return self in FINAL_STATES
+
+    @property
+    def is_active(self) -> bool:
+        """An active job is still being driven by the poller."""
+        return not self.is_final
+
+
+FINAL_STATES: frozenset[JobState] = frozenset(
+    {
+        JobState.DELIVERED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.EXPIRED,
+        JobState.TIMED_OUT,
+        JobState.UNKNOWN,
+    }
+)
+
+_ENDINGS = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.TIMED_OUT})
+
+ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.PENDING: frozenset({JobState.QUEUED, JobState.FAILED, JobState.UNKNOWN}),
+    JobState.QUEUED: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED}) | _ENDINGS,
+    JobState.RUNNING: frozenset({JobState.RUNNING, JobState.SUCCEEDED}) | _ENDINGS,
+    # A finished video that cannot be fetched or posted for good ends as failed.
+    JobState.SUCCEEDED: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    JobState.DELIVERED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.EXPIRED: frozenset(),
+    JobState.TIMED_OUT: frozenset(),
+    JobState.UNKNOWN: frozenset(),
+}
+
+
+def sources_of(target: JobState) -> frozenset[JobState]:
+    """The states from which `target` may be entered."""
+    return frozenset(state for state, targets in ALLOWED_TRANSITIONS.items() if target in targets)
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """A request whose options were checked against the catalogue; unsupported options are None."""
+
+    model: str
+    prompt: str
+    resolution: Resolution
+    ratio: Ratio
+    duration_s: int
+    generate_audio: bool | None = None
+    camera_fixed: bool | None = None
+    seed: int | None = None
+
+    def options_summary(self) -> dict[str, str]:
+        """The options as short display strings, in a stable order, skipping what the model lacks."""
+        summary = {
+            "model": self.model,
+            "resolution": self.resolution.value,
+            "ratio": self.ratio.value,
+            "duration": f"{self.duration_s} s",
+        }
+        if self.generate_audio is not None:
+            summary["audio"] = "on" if self.generate_audio else "off"
+        if self.camera_fixed is not None:
+            summary["camera_fixed"] = "yes" if self.camera_fixed else "no"
+        if self.seed is not None:
+            summary["seed"] = str(self.seed)
+        return summary
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What validation learned about an image, measured after EXIF orientation."""
+
+    format: str  # Pillow's name: JPEG, PNG, WEBP, BMP, TIFF, GIF
+    width: int
+    height: int
+    size_bytes: int
+    mode: str
+    frames: int = 1
+    notes: tuple[str, ...] = ()  # what the bot did about it, for the member ("first frame of 12 used")
+
+    @property
+    def mime_type(self) -> str:
+        """The MIME type for this image format."""
+        return f"image/{self.format.lower()}"
+
+
+@dataclass(frozen=True)
+class FrameImage:
+    """An image ready to hand to a provider: the validated bytes and, when published, a public URL.
+
+    `data` holds the bytes to send inline (they may have been re-encoded: an animated or CMYK image becomes
+    a still PNG/JPEG). `url` is set when the image is reachable at a stable public URL, which URL-only
+    providers need.
+    """
+
+    data: bytes = field(repr=False)
+    info: ImageInfo
+    url: str | None = None
+
+
+class JobOrigin(StrEnum):
+    """Which front end created a job; each front end's poller drives only its own jobs."""
+
+    DISCORD = "discord"
+    CLI = "cli"
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked, and where the answer goes. Plain ids: the domain does not know Discord."""
+
+    origin: JobOrigin
+    user_id: int | None = None
+    guild_id: int | None = None
+    channel_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stored job, as the store last saw it."""
+
+    id: int
+    state: JobState
+    provider: ProviderName
+    request: VideoRequest
+    requester: Requester
+    created_at: float
+    updated_at: float
+    deadline_at: float
+    first_frame: ImageInfo | None = None
+    last_frame: ImageInfo | None = None
+    provider_job_id: str | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    next_poll_at: float | None = None
+    poll_failures: int = 0
+    queue_position: int | None = None
+    progress_percent: float | None = None
+    video_url: str | None = None
+    video_bytes: int | None = None
+    cost_usd: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    status_message_id: int | None = None
+    thread_id: int | None = None
+    delivery_ref: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The catalogue key of the job's model."""
+        return self.request.model

@@ -1,0 +1,47 @@
+"""Errors of the jobs layer, each with a message fit to show the member."""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """Base of every expected jobs-layer error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class JobNotFoundError(JobError):
+    """No job with that id belongs to this member."""
+
+
+class JobNotCancellableError(JobError):
+    """The job cannot be cancelled (already running, or over)."""
+
+
+class ImageNotPublishedError(JobError):
+    """The provider only takes image URLs and the image has none."""
+
+
+class MissingFrameError(JobError):
+    """The model needs a first frame and none was given."""
+
+
+class VideoDownloadError(JobError):
+    """The finished video could not be fetched; `permanent` says whether trying again can help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class DeliveryError(JobError):
+    """The notifier could not hand the video over; `permanent` when retrying cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class FetchError(JobError):
+    """An input file (an image given by URL or attachment) could not be fetched."""

@@ -1,0 +1,395 @@
+"""JobPoller: one background task that drives every active job to an end.
+
+Jobs wait in a heap ordered by due time, so a tick touches only the jobs that are due: thousands of jobs in
+flight cost what the due ones cost. At most `max_concurrency` jobs are worked on at once, and calls for one
+job never overlap. Every state change goes through the store's guarded transitions, so the poller can be
+stopped at any point and a new process resumes from the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import assert_never
+
+import httpx
+
+from bot.domain.catalogue import Catalogue
+from bot.domain.errors import DomainError
+from bot.domain.models import Job, JobState, ProviderName
+from bot.jobs.download import download_video
+from bot.jobs.errors import DeliveryError, VideoDownloadError
+from bot.jobs.explain import describe_failure
+from bot.jobs.notifier import Notifier
+from bot.jobs.schedule import failure_delay, next_poll_delay
+from bot.providers.base import ProviderState, ProviderStatus, VideoProvider
+from bot.providers.errors import ProviderError, ProviderNotFoundError
+from bot.storage.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+#: A PENDING job older than this was being submitted by a process that died: the submit may have
+#: reached the provider, so the job becomes UNKNOWN (never resubmitted).
+PENDING_GRACE_S = 120.0
+#: Give up delivering a finished video after this many failed attempts in a row.
+MAX_DELIVERY_ATTEMPTS = 12
+#: How long stop() lets jobs that are mid-step finish before cancelling them.
+STOP_GRACE_S = 10.0
+
+
+class JobPoller:
+    """Drives stored jobs through provider polling, download and delivery."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Mapping[ProviderName, VideoProvider],
+        catalogue: Catalogue,
+        notifier: Notifier,
+        http: httpx.AsyncClient,
+        *,
+        poll_interval_s: float,
+        max_concurrency: int = 8,
+        max_video_bytes: int = 512 * 1024 * 1024,
+        job_filter: Callable[[Job], bool] | None = None,
+        download_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._catalogue = catalogue
+        self._notifier = notifier
+        self._http = http
+        self._poll_interval_s = poll_interval_s
+        self._max_concurrency = max_concurrency
+        self._max_video_bytes = max_video_bytes
+        self._job_filter = job_filter or (lambda _job: True)
+        self._download_dir = download_dir
+        self._clock = clock
+
+        self._heap: list[tuple[float, int]] = []
+        self._due: dict[
+            int, float
+        ] = {}  # job id -> its current due time; heap entries that disagree are stale
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def tracked(self) -> int:
+        """How many jobs are scheduled or being worked on."""
+        return len(self._due) + len(self._in_flight)
+
+    async def start(self) -> int:
+        """Resume every active job in the store that this poller drives; return how many."""
+        if self._loop_task is not None:
+            raise RuntimeError("the poller is already running")
+        resumed = 0
+        now = self._clock()
+        for job in await self._store.active_jobs():
+            if self._job_filter(job):
+                self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
+                resumed += 1
+        self._loop_task = asyncio.create_task(self._run(), name="job-poller")
+        if resumed:
+            log.info("poller resumed %d active job(s)", resumed)
+        return resumed
+
+    def track(self, job: Job) -> None:
+        """Start driving a job that was just submitted."""
+        if self._job_filter(job):
+            self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else self._clock())
+
+    def poll_now(self, job_id: int) -> None:
+        """Look at a job at once (a provider callback said it changed)."""
+        self._schedule(job_id, self._clock())
+
+    async def stop(self) -> None:
+        """Stop polling; let jobs that are mid-step finish (bounded), so nothing is left half-done."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+            self._loop_task = None
+        if self._in_flight:
+            _, still_running = await asyncio.wait(list(self._in_flight.values()), timeout=STOP_GRACE_S)
+            for task in still_running:
+                task.cancel()
+            for task in still_running:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _schedule(self, job_id: int, due: float) -> None:
+        if job_id in self._in_flight:
+            # The running step reschedules the job when it ends; make it look again right away.
+            due = min(due, self._due.get(job_id, due))
+        self._due[job_id] = due
+        heapq.heappush(self._heap, (due, job_id))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            now = self._clock()
+            while self._heap and len(self._in_flight) < self._max_concurrency:
+                due, job_id = self._heap[0]
+                if self._due.get(job_id) != due:
+                    heapq.heappop(self._heap)  # stale: the job was rescheduled
+                    continue
+                if due > now or job_id in self._in_flight:
+                    break
+                heapq.heappop(self._heap)
+                del self._due[job_id]
+                self._in_flight[job_id] = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+            timeout = None
+            if self._heap and len(self._in_flight) < self._max_concurrency:
+                timeout = max(0.0, self._heap[0][0] - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _drive(self, job_id: int) -> None:
+        next_due: float | None = None
+        try:
+            job = await self._store.get(job_id)
+            if job is not None and not job.state.is_final and self._job_filter(job):
+                next_due = await self._advance(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: unexpected error while driving it; retrying later", job_id)
+            next_due = self._clock() + failure_delay(self._poll_interval_s, 3, None)
+        finally:
+            del self._in_flight[job_id]
+            self._wake.set()
+        if next_due is not None and not self._stopping:
+            self._schedule(job_id, next_due)
+
+    async def _advance(self, job: Job) -> float | None:
+        """Take one step with `job`; return when to look at it next, or None when it is over."""
+        match job.state:
+            case JobState.PENDING:
+                return await self._resolve_pending(job)
+            case JobState.QUEUED | JobState.RUNNING:
+                return await self._poll(job)
+            case JobState.SUCCEEDED:
+                return await self._deliver(job)
+            case (
+                JobState.DELIVERED
+                | JobState.FAILED
+                | JobState.CANCELLED
+                | JobState.EXPIRED
+                | JobState.TIMED_OUT
+                | JobState.UNKNOWN
+            ):
+                return None
+            case _:
+                assert_never(job.state)
+
+    async def _resolve_pending(self, job: Job) -> float | None:
+        now = self._clock()
+        if now - job.created_at < PENDING_GRACE_S:
+            return job.created_at + PENDING_GRACE_S  # its submit may still be in flight in another task
+        ended = await self._store.transition(
+            job.id,
+            JobState.UNKNOWN,
+            expected=(JobState.PENDING,),
+            error_code="submit_unknown",
+            error_message=(
+                "The bot stopped while sending this job, so it cannot tell whether the video service "
+                "accepted it. It was not sent again, so you are not charged twice."
+            ),
+        )
+        if ended is not None:
+            await self._notifier.job_ended(ended)
+        return None
+
+    async def _poll(self, job: Job) -> float | None:
+        now = self._clock()
+        if now >= job.deadline_at:
+            await self._time_out(job)
+            return None
+        provider = self._providers.get(job.provider)
+        if provider is None or job.provider_job_id is None:
+            log.error(
+                "job %s: provider %s is not configured here; checking again later", job.id, job.provider
+            )
+            return now + failure_delay(self._poll_interval_s, 10, None)
+        try:
+            spec = self._catalogue.get(job.model)
+        except DomainError:
+            await self._end(
+                job, JobState.FAILED, "unknown_model", f"The model {job.model} is no longer offered."
+            )
+            return None
+        try:
+            status = await provider.status(job.provider_job_id, spec)
+        except ProviderNotFoundError:
+            await self._end(
+                job,
+                JobState.FAILED,
+                "provider_lost_job",
+                "The video service no longer knows this job (it may have expired there).",
+            )
+            return None
+        except ProviderError as error:
+            failures = job.poll_failures + 1
+            due = now + failure_delay(self._poll_interval_s, failures, error.retry_after_s)
+            log.warning("job %s: status check failed (%d in a row): %s", job.id, failures, error)
+            await self._store.annotate(job.id, poll_failures=failures, next_poll_at=due)
+            return due
+        return await self._apply_status(job, status, now)
+
+    async def _apply_status(self, job: Job, status: ProviderStatus, now: float) -> float | None:
+        age = now - (job.submitted_at or job.created_at)
+        due = now + next_poll_delay(self._poll_interval_s, age)
+        match status.state:
+            case ProviderState.QUEUED:
+                # A provider may briefly report "queued" after "running"; keep our state, note the time.
+                target = JobState.QUEUED if job.state is JobState.QUEUED else JobState.RUNNING
+                updated = await self._store.transition(
+                    job.id,
+                    target,
+                    expected=(job.state,),
+                    queue_position=status.queue_position,
+                    poll_failures=0,
+                    next_poll_at=due,
+                )
+            case ProviderState.RUNNING:
+                updated = await self._store.transition(
+                    job.id,
+                    JobState.RUNNING,
+                    expected=(JobState.QUEUED, JobState.RUNNING),
+                    queue_position=None,
+                    progress_percent=status.progress_percent,
+                    poll_failures=0,
+                    next_poll_at=due,
+                )
+            case ProviderState.SUCCEEDED:
+                succeeded = await self._store.transition(
+                    job.id,
+                    JobState.SUCCEEDED,
+                    expected=(JobState.QUEUED, JobState.RUNNING),
+                    queue_position=None,
+                    progress_percent=100.0,
+                    video_url=status.video_url,
+                    cost_usd=status.cost_usd,
+                    poll_failures=0,
+                    next_poll_at=now,
+                )
+                if succeeded is None:
+                    return None
+                await self._notifier.job_progressed(succeeded)
+                return await self._deliver(succeeded)
+            case ProviderState.FAILED:
+                await self._end(
+                    job,
+                    JobState.FAILED,
+                    status.error_code or "provider_failed",
+                    describe_failure(status.error_code, status.error_message),
+                    cost_usd=status.cost_usd,
+                )
+                return None
+            case ProviderState.CANCELLED:
+                await self._end(
+                    job, JobState.CANCELLED, "cancelled", "The job was cancelled at the video service."
+                )
+                return None
+            case ProviderState.EXPIRED:
+                await self._end(
+                    job,
+                    JobState.EXPIRED,
+                    "expired",
+                    "The video service dropped the job because it waited too long in its queue.",
+                )
+                return None
+            case _:
+                assert_never(status.state)
+        if updated is None:
+            return None  # someone else (a cancel) moved the job; it is over or rescheduled by them
+        if (updated.state, updated.queue_position, updated.progress_percent) != (
+            job.state,
+            job.queue_position,
+            job.progress_percent,
+        ):
+            await self._notifier.job_progressed(updated)
+        return due
+
+    async def _time_out(self, job: Job) -> None:
+        provider = self._providers.get(job.provider)
+        if provider is not None and job.provider_job_id is not None:
+            try:
+                # Best effort: a queued job stops costing anything; a running one finishes unseen.
+                await provider.cancel(job.provider_job_id, self._catalogue.get(job.model))
+            except (ProviderError, DomainError) as error:
+                log.info("job %s: cancel after timeout failed: %s", job.id, error)
+        limit_min = (job.deadline_at - job.created_at) / 60
+        await self._end(
+            job,
+            JobState.TIMED_OUT,
+            "timed_out",
+            f"The video was not ready within the bot's limit of {limit_min:.0f} minutes, so the bot stopped "
+            "waiting for it.",
+        )
+
+    async def _deliver(self, job: Job) -> float | None:
+        if job.video_url is None:
+            await self._end(
+                job, JobState.FAILED, "no_output", "The video service finished but gave no video."
+            )
+            return None
+        now = self._clock()
+        try:
+            video = await download_video(
+                self._http, job.video_url, max_bytes=self._max_video_bytes, directory=self._download_dir
+            )
+        except VideoDownloadError as error:
+            return await self._delivery_setback(job, "download_failed", error.message, error.permanent, now)
+        try:
+            try:
+                reference = await self._notifier.deliver_video(job, video)
+            except DeliveryError as error:
+                return await self._delivery_setback(
+                    job, "delivery_failed", error.message, error.permanent, now
+                )
+            delivered = await self._store.transition(
+                job.id,
+                JobState.DELIVERED,
+                expected=(JobState.SUCCEEDED,),
+                delivery_ref=reference,
+                video_bytes=video.size_bytes,
+            )
+            if delivered is None:
+                log.error("job %s: delivered, but the row was no longer SUCCEEDED", job.id)
+        finally:
+            with contextlib.suppress(OSError):
+                video.path.unlink()
+        return None
+
+    async def _delivery_setback(
+        self, job: Job, code: str, message: str, permanent: bool, now: float
+    ) -> float | None:
+        failures = job.poll_failures + 1
+        if permanent or failures >= MAX_DELIVERY_ATTEMPTS:
+            await self._end(job, JobState.FAILED, code, f"The video was made, but {message}.")
+            return None
+        due = now + failure_delay(self._poll_interval_s, failures, None)
+        log.warning("job %s: delivery attempt %d failed: %s", job.id, failures, message)
+        await self._store.annotate(job.id, poll_failures=failures, next_poll_at=due)
+        return due
+
+    async def _end(
+        self, job: Job, to: JobState, code: str, message: str, *, cost_usd: float | None = None
+    ) -> None:
+        fields: dict[str, object] = {"error_code": code, "error_message": message}
+        if cost_usd is not None:
+            fields["cost_usd"] = cost_usd
+        ended = await self._store.transition(job.id, to, expected=(job.state,), **fields)
+        if ended is not None:
+            log.info("job %s: %s (%s)", job.id, to.value, code)
+            await self._notifier.job_ended(ended)

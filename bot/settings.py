@@ -1,0 +1,110 @@
+"""The bot's configuration: one pydantic-settings class read from the environment and `.env`.
+
+Built once in the composition root (`bot.cli`) and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.domain.models import ProviderName
+
+DEFAULT_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """Every setting, with the environment variable of the same name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_dev_guild_id: int | None = None
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_cdn_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CDN_HOSTS
+
+    # Providers
+    seedance_provider: ProviderName = ProviderName.RUNCOMFY
+    runcomfy_api_key: SecretStr | None = None
+    runcomfy_base_url: str = "https://model-api.runcomfy.net"
+
+    # Jobs and storage
+    database_path: Path = Path("data/seedance-bot.sqlite3")
+    poll_interval_s: float = Field(default=3.0, gt=0, le=600)
+    job_timeout_s: float = Field(default=6 * 3600, gt=0)
+    max_concurrent_polls: int = Field(default=8, ge=1, le=256)
+    max_video_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    http_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    log_level: LogLevel = "INFO"
+
+    @field_validator("discord_cdn_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(host.strip().lower() for host in value.split(",") if host.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("discord_api_base_url", "runcomfy_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    def require_provider_key(self) -> SecretStr:
+        """The API key of the selected provider, or ConfigurationError naming the variable."""
+        if self.seedance_provider is ProviderName.RUNCOMFY:
+            if self.runcomfy_api_key is None or not self.runcomfy_api_key.get_secret_value():
+                raise ConfigurationError(
+                    "RUNCOMFY_API_KEY is not set: it is needed when SEEDANCE_PROVIDER=runcomfy."
+                )
+            return self.runcomfy_api_key
+        raise ConfigurationError(
+            f"SEEDANCE_PROVIDER={self.seedance_provider.value} is not supported yet; use runcomfy."
+        )
+
+    def require_discord_token(self) -> SecretStr:
+        """The bot token, or ConfigurationError naming DISCORD_TOKEN."""
+        if self.discord_token is None or not self.discord_token.get_secret_value():
+            raise ConfigurationError("DISCORD_TOKEN is not set: the bot cannot log in to Discord without it.")
+        return self.discord_token
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning the first validation problem into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        secret = name.endswith(("_KEY", "_TOKEN"))
+        shown = "" if secret else f" (got {first.get('input')!r})"
+        raise ConfigurationError(f"{name}: {first['msg']}{shown}") from None

@@ -1,0 +1,1 @@
+"""SQLite storage: the connection, numbered migrations and the job store."""

@@ -1,0 +1,182 @@
+"""JobStore: rows in, typed jobs out, and state changes that cannot be applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.domain.models import (
+    ImageInfo,
+    JobOrigin,
+    JobState,
+    ProviderName,
+    Ratio,
+    Requester,
+    Resolution,
+    VideoRequest,
+)
+from bot.storage.database import open_database
+from bot.storage.jobs import JobStore, NewJob
+
+REQUEST = VideoRequest(
+    model="seedance-1.5-pro",
+    prompt="waves roll in",
+    resolution=Resolution.P720,
+    ratio=Ratio.R16_9,
+    duration_s=6,
+    generate_audio=False,
+    camera_fixed=True,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(tmp_path, clock):
+    conn = await open_database(tmp_path / "jobs.sqlite3")
+    yield JobStore(conn, clock=clock)
+    await conn.close()
+
+
+def new_job(user_id: int = 7, guild_id: int | None = 1) -> NewJob:
+    return NewJob(
+        provider=ProviderName.RUNCOMFY,
+        request=REQUEST,
+        requester=Requester(origin=JobOrigin.DISCORD, user_id=user_id, guild_id=guild_id, channel_id=3),
+        deadline_at=5_000.0,
+        first_frame=ImageInfo(
+            format="PNG",
+            width=640,
+            height=480,
+            size_bytes=1234,
+            mode="RGB",
+            frames=3,
+            notes=("animated PNG with 3 frames: the first frame is used",),
+        ),
+    )
+
+
+async def test_a_created_job_round_trips_every_field(store):
+    job = await store.create(new_job())
+    assert job.state is JobState.PENDING
+    assert job.request == REQUEST
+    assert job.requester.user_id == 7
+    assert job.first_frame is not None and job.first_frame.notes == (
+        "animated PNG with 3 frames: the first frame is used",
+    )
+    assert (job.created_at, job.deadline_at) == (1_000.0, 5_000.0)
+    assert await store.get(job.id) == job
+
+
+async def test_a_transition_applies_once_and_the_second_attempt_gets_none(store, clock):
+    job = await store.create(new_job())
+    clock.now = 1_010.0
+    queued = await store.transition(job.id, JobState.QUEUED, provider_job_id="req-1", queue_position=4)
+    assert queued is not None
+    assert (queued.state, queued.provider_job_id, queued.queue_position, queued.updated_at) == (
+        JobState.QUEUED,
+        "req-1",
+        4,
+        1_010.0,
+    )
+    # A replay (the same change from PENDING) finds the row already moved.
+    assert await store.transition(job.id, JobState.QUEUED, expected=(JobState.PENDING,)) is None
+
+
+async def test_concurrent_competing_transitions_have_exactly_one_winner(store):
+    job = await store.create(new_job())
+    await store.transition(job.id, JobState.QUEUED, provider_job_id="req-1")
+    results = await asyncio.gather(
+        *(store.transition(job.id, JobState.CANCELLED, expected=(JobState.QUEUED,)) for _ in range(5)),
+        *(store.transition(job.id, JobState.SUCCEEDED, expected=(JobState.QUEUED,)) for _ in range(5)),
+    )
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert (await store.get(job.id)).state is winners[0].state
+
+
+async def test_entering_a_final_state_stamps_finished_and_stops_polling(store, clock):
+    job = await store.create(new_job())
+    await store.transition(job.id, JobState.QUEUED, provider_job_id="r", next_poll_at=1_003.0)
+    clock.now = 1_100.0
+    failed = await store.transition(job.id, JobState.FAILED, error_code="x", error_message="broke")
+    assert failed is not None
+    assert (failed.finished_at, failed.next_poll_at, failed.error_message) == (1_100.0, None, "broke")
+    # A final job accepts nothing more, not even annotations.
+    assert await store.annotate(job.id, status_message_id=5) is None
+    assert await store.transition(job.id, JobState.DELIVERED, expected=(JobState.SUCCEEDED,)) is None
+
+
+@pytest.mark.parametrize(
+    ("expected", "to"),
+    [
+        ((JobState.DELIVERED,), JobState.QUEUED),
+        ((JobState.PENDING,), JobState.DELIVERED),
+        ((JobState.QUEUED,), JobState.UNKNOWN),
+    ],
+)
+async def test_transitions_outside_the_state_machine_are_programming_errors(store, expected, to):
+    job = await store.create(new_job())
+    with pytest.raises(ValueError, match="not an allowed transition"):
+        await store.transition(job.id, to, expected=expected)
+
+
+async def test_only_known_columns_can_be_written(store):
+    job = await store.create(new_job())
+    with pytest.raises(ValueError, match="cannot update job columns"):
+        await store.annotate(job.id, state_of_mind="calm")
+
+
+async def test_active_jobs_are_the_non_final_ones_soonest_due_first(store):
+    a = await store.create(new_job())
+    b = await store.create(new_job())
+    c = await store.create(new_job())
+    await store.transition(a.id, JobState.QUEUED, provider_job_id="a", next_poll_at=2_000.0)
+    await store.transition(b.id, JobState.QUEUED, provider_job_id="b", next_poll_at=1_500.0)
+    await store.transition(c.id, JobState.FAILED)
+    assert [job.id for job in await store.active_jobs()] == [b.id, a.id]
+    assert await store.active_jobs(JobOrigin.CLI) == []
+
+
+async def test_a_members_jobs_newest_first_and_per_server(store, clock):
+    ids = []
+    for guild in (1, 2, 1):
+        clock.now += 1
+        ids.append((await store.create(new_job(user_id=7, guild_id=guild))).id)
+    await store.create(new_job(user_id=8))
+    assert [j.id for j in await store.jobs_for_user(7)] == ids[::-1]
+    assert [j.id for j in await store.jobs_for_user(7, guild_id=1)] == [ids[2], ids[0]]
+    assert [j.id for j in await store.jobs_for_user(7, limit=1)] == [ids[2]]
+
+
+async def test_find_by_provider_job(store):
+    job = await store.create(new_job())
+    await store.transition(job.id, JobState.QUEUED, provider_job_id="req-77")
+    found = await store.find_by_provider_job(ProviderName.RUNCOMFY, "req-77")
+    assert found is not None and found.id == job.id
+    assert await store.find_by_provider_job(ProviderName.NOVITA, "req-77") is None
+
+
+async def test_jobs_survive_reopening_the_database(tmp_path):
+    path = tmp_path / "restart.sqlite3"
+    conn = await open_database(path)
+    job = await JobStore(conn).create(new_job())
+    await conn.close()
+    conn = await open_database(path)
+    try:
+        again = await JobStore(conn).get(job.id)
+        assert again is not None and again.request == REQUEST
+    finally:
+        await conn.close()

@@ -1,0 +1,81 @@
+"""Settings: defaults, parsing, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.models import ProviderName
+from bot.settings import ConfigurationError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    # No .env and no inherited variables leak into these tests.
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "DISCORD_TOKEN",
+        "RUNCOMFY_API_KEY",
+        "POLL_INTERVAL_S",
+        "DISCORD_CDN_HOSTS",
+        "LOG_LEVEL",
+        "SEEDANCE_PROVIDER",
+        "RUNCOMFY_BASE_URL",
+        "DATABASE_PATH",
+        "JOB_TIMEOUT_S",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_production_values():
+    settings = load_settings()
+    assert settings.discord_api_base_url == "https://discord.com/api/v10"
+    assert settings.discord_gateway_url == "wss://gateway.discord.gg/"
+    assert settings.runcomfy_base_url == "https://model-api.runcomfy.net"
+    assert settings.seedance_provider is ProviderName.RUNCOMFY
+    assert str(settings.database_path) == "data/seedance-bot.sqlite3"
+    assert "cdn.discordapp.com" in settings.discord_cdn_hosts
+
+
+def test_values_come_from_environment_and_dotenv(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("RUNCOMFY_API_KEY=from-dotenv\nPOLL_INTERVAL_S=1.5\n")
+    monkeypatch.setenv("DISCORD_CDN_HOSTS", "cdn.example.test, Media.Example.test")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = load_settings()
+    assert settings.require_provider_key().get_secret_value() == "from-dotenv"
+    assert settings.poll_interval_s == 1.5
+    assert settings.discord_cdn_hosts == ("cdn.example.test", "media.example.test")
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("POLL_INTERVAL_S", "soon"),
+        ("POLL_INTERVAL_S", "0"),
+        ("SEEDANCE_PROVIDER", "sora"),
+        ("RUNCOMFY_BASE_URL", "model-api.runcomfy.net"),
+        ("JOB_TIMEOUT_S", "-5"),
+    ],
+)
+def test_a_malformed_setting_is_one_line_naming_it(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"{name}:")
+    assert "\n" not in message
+
+
+def test_missing_keys_are_named_when_needed():
+    settings = load_settings()
+    with pytest.raises(ConfigurationError, match="RUNCOMFY_API_KEY is not set"):
+        settings.require_provider_key()
+    with pytest.raises(ConfigurationError, match="DISCORD_TOKEN is not set"):
+        settings.require_discord_token()
+
+
+def test_secrets_are_not_echoed(monkeypatch):
+    monkeypatch.setenv("RUNCOMFY_API_KEY", "super-secret-value")
+    settings = load_settings()
+    assert "super-secret-value" not in repr(settings)
+    assert "super-secret-value" not in str(settings.runcomfy_api_key)
