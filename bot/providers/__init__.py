@@ -1,0 +1,1 @@
+"""Clients for the video providers behind one `VideoProvider` protocol."""

@@ -1,0 +1,822 @@
+"""The double's REST handlers: messages, threads, users/guilds/channels, commands, interaction responses.
+
+Mixed into ``DiscordDouble``; every handler takes the ``RecordedRequest`` (route params, query, JSON or
+``payload_json``, uploaded files) and returns ``(status, body)`` or raises ``DiscordAPIError``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import discord
+
+from .interactions import (
+    CallbackType,
+    InteractionHandle,
+    InteractionType,
+)
+from .model import (
+    MIB,
+    ChannelSpec,
+    ChannelType,
+    DiscordAPIError,
+    GuildSpec,
+    HostedFile,
+    Intents,
+    MessageFlags,
+    RecordedRequest,
+    StoredMessage,
+    UploadedFile,
+    UserSpec,
+    field_error,
+    invalid_form_body,
+    iso_now,
+    new_snowflake,
+    snowflake_time,
+)
+from .payloads import (
+    application_payload,
+    bot_channel_permissions,
+    channel_payload,
+    guild_create_payload,
+    member_payload,
+    thread_payload,
+)
+from .rules import (
+    effective_mentions,
+    is_empty_message,
+    validate_autocomplete_choices,
+    validate_message,
+    validate_thread_name_and_duration,
+)
+
+Reply = tuple[int, Any]
+
+DM_UPLOAD_LIMIT = 10 * MIB
+_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+_PERMISSION = discord.Permissions
+
+# Which initial responses Discord accepts for which interaction type.
+_ALLOWED_CALLBACKS = {
+    InteractionType.APPLICATION_COMMAND: {
+        CallbackType.CHANNEL_MESSAGE,
+        CallbackType.DEFERRED_CHANNEL_MESSAGE,
+        CallbackType.MODAL,
+    },
+    InteractionType.MESSAGE_COMPONENT: {
+        CallbackType.CHANNEL_MESSAGE,
+        CallbackType.DEFERRED_CHANNEL_MESSAGE,
+        CallbackType.DEFERRED_UPDATE_MESSAGE,
+        CallbackType.UPDATE_MESSAGE,
+        CallbackType.MODAL,
+    },
+    InteractionType.AUTOCOMPLETE: {CallbackType.AUTOCOMPLETE_RESULT},
+    InteractionType.MODAL_SUBMIT: {
+        CallbackType.CHANNEL_MESSAGE,
+        CallbackType.DEFERRED_CHANNEL_MESSAGE,
+        CallbackType.DEFERRED_UPDATE_MESSAGE,
+        CallbackType.UPDATE_MESSAGE,
+    },
+}
+
+
+def _has(permissions: int, **flags: bool) -> bool:
+    needed = _PERMISSION(**flags).value
+    return permissions & needed == needed
+
+
+def _missing_permissions() -> DiscordAPIError:
+    return DiscordAPIError(403, 50013, "Missing Permissions")
+
+
+def _unknown_channel() -> DiscordAPIError:
+    return DiscordAPIError(404, 10003, "Unknown Channel")
+
+
+def _unknown_message() -> DiscordAPIError:
+    return DiscordAPIError(404, 10008, "Unknown Message")
+
+
+def _unknown_webhook() -> DiscordAPIError:
+    return DiscordAPIError(404, 10015, "Unknown Webhook")
+
+
+def _wrong_channel_type() -> DiscordAPIError:
+    return DiscordAPIError(400, 50024, "Cannot execute action on this channel type")
+
+
+class RestApi:
+    """REST handlers of ``DiscordDouble`` (state lives on the double)."""
+
+    # ------------------------------------------------------------------ messages
+
+    def _lookup_channel(self, record: RecordedRequest) -> ChannelSpec:
+        try:
+            return self._channels[int(record.params["channel_id"])]
+        except (KeyError, ValueError):
+            raise _unknown_channel() from None
+
+    def _guild_of(self, channel: ChannelSpec) -> GuildSpec | None:
+        return self._guild_by_id.get(channel.guild_id) if channel.guild_id else None
+
+    def _bot_permissions(self, channel: ChannelSpec) -> int:
+        guild = self._guild_of(channel)
+        if guild is None:
+            return _PERMISSION(
+                view_channel=True,
+                send_messages=True,
+                attach_files=True,
+                embed_links=True,
+                read_message_history=True,
+                add_reactions=True,
+            ).value
+        return bot_channel_permissions(guild, channel, self._parent(channel))
+
+    def _host_uploads(
+        self, files: Sequence[UploadedFile], body: Mapping[str, Any], channel_id: int
+    ) -> list[HostedFile]:
+        listed = {str(entry.get("id")): entry for entry in body.get("attachments") or []}
+        hosted = []
+        for upload in files:
+            entry = listed.get(str(upload.index), {})
+            hosted.append(
+                self._host(
+                    upload.data,
+                    entry.get("filename") or upload.filename,
+                    upload.content_type,
+                    channel_id,
+                    description=entry.get("description"),
+                )
+            )
+        return hosted
+
+    def _mentions(
+        self, content: str, allowed: dict[str, Any] | None, guild: GuildSpec | None
+    ) -> dict[str, Any]:
+        everyone, user_ids, role_ids = effective_mentions(content, allowed)
+        known = {member.id: member for member in (guild.members if guild else [])}
+        known[self.bot_user.id] = self.bot_user
+        return {
+            "mention_everyone": everyone,
+            "mentions": [known[user_id].payload() for user_id in user_ids if user_id in known],
+            "mention_roles": [str(role_id) for role_id in role_ids],
+        }
+
+    def _create_message(
+        self,
+        *,
+        channel: ChannelSpec,
+        author: UserSpec,
+        body: dict[str, Any],
+        files: Sequence[UploadedFile],
+        source: str,
+        handle: InteractionHandle | None = None,
+        flags: int = 0,
+        message_type: int = 0,
+        message_id: int | None = None,
+    ) -> StoredMessage:
+        message_id = message_id or new_snowflake()
+        guild = self._guild_of(channel)
+        content = body.get("content") or ""
+        allowed = body.get("allowed_mentions")
+        attachments = self._host_uploads(files, body, channel.id)
+        payload: dict[str, Any] = {
+            "id": str(message_id),
+            "channel_id": str(channel.id),
+            "author": author.payload(),
+            "content": content,
+            "timestamp": snowflake_time(message_id).isoformat(),
+            "edited_timestamp": None,
+            "tts": bool(body.get("tts")),
+            **self._mentions(content, allowed, guild),
+            "attachments": [hosted.payload() for hosted in attachments],
+            "embeds": [{"type": "rich", **embed} for embed in body.get("embeds") or []],
+            "components": body.get("components") or [],
+            "pinned": False,
+            "type": message_type,
+            "flags": flags | (int(body.get("flags") or 0) & ~MessageFlags.EPHEMERAL),
+        }
+        if guild is not None:
+            payload["guild_id"] = str(guild.id)
+        if body.get("nonce") is not None:
+            payload["nonce"] = body["nonce"]
+        if body.get("message_reference"):
+            payload["message_reference"] = {
+                "type": 0,
+                **body["message_reference"],
+                "channel_id": str(channel.id),
+            }
+        if handle is not None:
+            payload["webhook_id"] = str(self.application_id)
+            payload["application_id"] = str(self.application_id)
+            metadata: dict[str, Any] = {
+                "id": str(handle.id),
+                "type": handle.type,
+                "user": handle.user.payload(),
+                "authorizing_integration_owners": handle.payload["authorizing_integration_owners"],
+            }
+            payload["interaction_metadata"] = metadata
+            if handle.type == InteractionType.APPLICATION_COMMAND:
+                payload["interaction"] = {
+                    "id": str(handle.id),
+                    "type": handle.type,
+                    "name": handle.payload["data"]["name"],
+                    "user": handle.user.payload(),
+                }
+        message = StoredMessage(
+            payload=payload,
+            attachments=attachments,
+            allowed_mentions=allowed,
+            source=source,
+            interaction_id=handle.id if handle else None,
+            ephemeral=bool(flags & MessageFlags.EPHEMERAL),
+        )
+        self._messages[message_id] = message
+        self._channel_messages[channel.id].append(message)
+        return message
+
+    def _edit_message(
+        self, message: StoredMessage, body: dict[str, Any], files: Sequence[UploadedFile], upload_limit: int
+    ) -> None:
+        """Apply an edit with Discord's semantics: absent fields are kept, ``attachments`` lists survivors."""
+        if body.get("attachments") is not None:
+            listed_ids = {str(entry.get("id")) for entry in body["attachments"]}
+            kept = [hosted for hosted in message.attachments if str(hosted.id) in listed_ids]
+        else:
+            kept = list(message.attachments)
+        validate_message(body, files, upload_limit=upload_limit, kept_attachments=len(kept), partial=True)
+        merged = {key: body.get(key, message.payload[key]) for key in ("content", "embeds", "components")}
+        if is_empty_message(merged, attachment_count=len(kept) + len(files)):
+            raise DiscordAPIError(400, 50006, "Cannot send an empty message")
+        message.edits.append(copy.deepcopy(message.payload))
+        channel = self._channels[message.channel_id]
+        new_files = self._host_uploads(files, body, channel.id)
+        message.attachments = kept + new_files
+        allowed = body.get("allowed_mentions", message.allowed_mentions)
+        message.allowed_mentions = allowed
+        content = merged["content"] or ""
+        was_loading = message.is_loading
+        message.payload |= {
+            "content": content,
+            "embeds": [{"type": "rich", **embed} for embed in merged["embeds"] or []],
+            "components": merged["components"] or [],
+            "attachments": [hosted.payload() for hosted in message.attachments],
+            "flags": message.flags & ~MessageFlags.LOADING,
+            **self._mentions(content, allowed, self._guild_of(channel)),
+        }
+        if not was_loading:
+            message.payload["edited_timestamp"] = iso_now()
+
+    def _message_in_channel(self, channel: ChannelSpec, record: RecordedRequest) -> StoredMessage:
+        try:
+            message = self._messages[int(record.params["message_id"])]
+        except (KeyError, ValueError):
+            raise _unknown_message() from None
+        if message.channel_id != channel.id or message.deleted or message.ephemeral:
+            raise _unknown_message()
+        return message
+
+    def _require_view(self, channel: ChannelSpec) -> int:
+        permissions = self._bot_permissions(channel)
+        if not _has(permissions, view_channel=True):
+            raise DiscordAPIError(403, 50001, "Missing Access")
+        return permissions
+
+    async def _create_channel_message(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        if channel.type not in ChannelType.MESSAGEABLE:
+            raise DiscordAPIError(400, 50008, "Cannot send messages in a non-text channel")
+        permissions = self._require_view(channel)
+        can_send = (
+            _has(permissions, send_messages_in_threads=True)
+            if channel.is_thread
+            else _has(permissions, send_messages=True)
+        )
+        if not can_send or (record.files and not _has(permissions, attach_files=True)):
+            raise _missing_permissions()
+        body = record.json or {}
+        validate_message(body, record.files, upload_limit=self._upload_limit(self._guild_of(channel)))
+        reference = body.get("message_reference")
+        if reference and reference.get("message_id"):
+            referenced = self._messages.get(int(reference["message_id"]))
+            if referenced is None or referenced.deleted:
+                raise invalid_form_body(
+                    {"message_reference": field_error("MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")}
+                )
+        if body.get("enforce_nonce") and body.get("nonce") is not None:
+            for earlier in self._channel_messages[channel.id]:
+                if earlier.payload.get("nonce") == body["nonce"] and earlier.source == "bot":
+                    return 200, earlier.payload
+        message = self._create_message(
+            channel=channel, author=self.bot_user, body=body, files=record.files, source="bot"
+        )
+        await self._announce_message(message)
+        return 200, message.payload
+
+    async def _list_messages(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        self._require_view(channel)
+        visible = self.messages(channel)
+        if "after" in record.query:
+            visible = [m for m in visible if m.id > int(record.query["after"])]
+        if "before" in record.query:
+            visible = [m for m in visible if m.id < int(record.query["before"])]
+        limit = int(record.query.get("limit", 50))
+        return 200, [m.payload for m in reversed(visible)][:limit]
+
+    async def _get_message(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        self._require_view(channel)
+        return 200, self._message_in_channel(channel, record).payload
+
+    async def _edit_channel_message(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        self._require_view(channel)
+        message = self._message_in_channel(channel, record)
+        if int(message.payload["author"]["id"]) != self.bot_user.id:
+            raise DiscordAPIError(403, 50005, "Cannot edit a message authored by another user")
+        self._edit_message(
+            message, record.json or {}, record.files, self._upload_limit(self._guild_of(channel))
+        )
+        return 200, message.payload
+
+    async def _delete_channel_message(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        permissions = self._require_view(channel)
+        message = self._message_in_channel(channel, record)
+        is_own = int(message.payload["author"]["id"]) == self.bot_user.id
+        if not is_own and not _has(permissions, manage_messages=True):
+            raise _missing_permissions()
+        message.deleted = True
+        return 204, None
+
+    async def _react(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        if not _has(self._require_view(channel), add_reactions=True, read_message_history=True):
+            raise _missing_permissions()
+        self._message_in_channel(channel, record).reactions.append(record.params["emoji"])
+        return 204, None
+
+    async def _unreact(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        message = self._message_in_channel(channel, record)
+        if record.params["emoji"] in message.reactions:
+            message.reactions.remove(record.params["emoji"])
+        return 204, None
+
+    async def _typing(self, record: RecordedRequest) -> Reply:
+        self._require_view(self._lookup_channel(record))
+        return 204, None
+
+    # ------------------------------------------------------------------ threads
+
+    def _new_thread(
+        self, parent: ChannelSpec, body: dict[str, Any], thread_type: int, thread_id: int
+    ) -> ChannelSpec:
+        thread = ChannelSpec(
+            name=body["name"],
+            type=thread_type,
+            id=thread_id,
+            guild_id=parent.guild_id,
+            parent_id=parent.id,
+            owner_id=self.bot_user.id,
+            auto_archive_duration=body.get("auto_archive_duration") or 1440,
+        )
+        self._threads.append(thread)
+        self._channels[thread.id] = thread
+        return thread
+
+    async def _announce_thread(self, thread: ChannelSpec) -> None:
+        await self.dispatch_event(
+            "THREAD_CREATE", thread_payload(thread) | {"newly_created": True}, intent=Intents.GUILDS
+        )
+
+    async def _thread_from_message(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        # Forum/media channels, DMs and threads cannot hold message threads.
+        if channel.type not in (ChannelType.TEXT, ChannelType.NEWS):
+            raise _wrong_channel_type()
+        permissions = self._require_view(channel)
+        if not _has(permissions, create_public_threads=True):
+            raise _missing_permissions()
+        body = record.json or {}
+        validate_thread_name_and_duration(body)
+        message = self._message_in_channel(channel, record)
+        if message.thread_id is not None or message.id in self._channels:
+            raise DiscordAPIError(400, 160004, "A thread has already been created for this message")
+        thread_type = (
+            ChannelType.NEWS_THREAD if channel.type == ChannelType.NEWS else ChannelType.PUBLIC_THREAD
+        )
+        thread = self._new_thread(channel, body, thread_type, thread_id=message.id)
+        message.payload["thread"] = thread_payload(thread)
+        message.payload["flags"] = message.flags | MessageFlags.HAS_THREAD
+        await self._announce_thread(thread)
+        return 200, thread_payload(thread)
+
+    async def _thread_without_message(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        body = record.json or {}
+        permissions = self._require_view(channel)
+        if channel.type in (ChannelType.FORUM, ChannelType.MEDIA):
+            if not _has(permissions, send_messages=True):
+                raise _missing_permissions()
+            starter = body.get("message")
+            if not isinstance(starter, dict):
+                raise invalid_form_body(
+                    {"message": field_error("BASE_TYPE_REQUIRED", "This field is required")}
+                )
+            validate_thread_name_and_duration(body)
+            validate_message(starter, record.files, upload_limit=self._upload_limit(self._guild_of(channel)))
+            thread = self._new_thread(channel, body, ChannelType.PUBLIC_THREAD, thread_id=new_snowflake())
+            message = self._create_message(
+                channel=thread,
+                author=self.bot_user,
+                body=starter,
+                files=record.files,
+                source="bot",
+                message_id=thread.id,
+            )
+            await self._announce_thread(thread)
+            await self._announce_message(message)
+            return 200, thread_payload(thread) | {"message": message.payload}
+        if channel.type not in (ChannelType.TEXT, ChannelType.NEWS):
+            raise _wrong_channel_type()
+        thread_type = int(body.get("type") or ChannelType.PRIVATE_THREAD)
+        needed = (
+            {"create_private_threads": True}
+            if thread_type == ChannelType.PRIVATE_THREAD
+            else {"create_public_threads": True}
+        )
+        if not _has(permissions, **needed):
+            raise _missing_permissions()
+        validate_thread_name_and_duration(body)
+        thread = self._new_thread(channel, body, thread_type, thread_id=new_snowflake())
+        await self._announce_thread(thread)
+        return 200, thread_payload(thread)
+
+    # ------------------------------------------------------------------ users, guilds, channels
+
+    async def _get_me(self, record: RecordedRequest) -> Reply:
+        return 200, self.bot_user.payload() | {
+            "verified": True,
+            "mfa_enabled": False,
+            "email": None,
+            "locale": "en-US",
+        }
+
+    async def _get_user(self, record: RecordedRequest) -> Reply:
+        users = {self.bot_user.id: self.bot_user}
+        users |= {member.id: member for guild in self.guilds for member in guild.members}
+        user = users.get(int(record.params["user_id"])) if record.params["user_id"].isdigit() else None
+        if user is None:
+            raise DiscordAPIError(404, 10013, "Unknown User")
+        return 200, user.payload()
+
+    async def _create_dm(self, record: RecordedRequest) -> Reply:
+        recipient_id = int((record.json or {}).get("recipient_id", 0))
+        for guild in self.guilds:
+            member = guild.member(recipient_id)
+            if member is not None:
+                return 200, channel_payload(self.dm_channel(member))
+        raise invalid_form_body({"recipient_id": field_error("NUMBER_TYPE_COERCE", "Unknown user")})
+
+    async def _get_application(self, record: RecordedRequest) -> Reply:
+        return 200, application_payload(self.bot_user, self.guilds[0].owner)
+
+    async def _get_gateway(self, record: RecordedRequest) -> Reply:
+        return 200, {"url": self.gateway_url.rstrip("/")}
+
+    async def _get_gateway_bot(self, record: RecordedRequest) -> Reply:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return 200, {"url": self.gateway_url.rstrip("/"), "shards": 1, "session_start_limit": limit}
+
+    def _lookup_guild(self, record: RecordedRequest) -> GuildSpec:
+        guild_id = record.params["guild_id"]
+        guild = self._guild_by_id.get(int(guild_id)) if guild_id.isdigit() else None
+        if guild is None:
+            raise DiscordAPIError(403, 50001, "Missing Access")
+        return guild
+
+    async def _get_guild(self, record: RecordedRequest) -> Reply:
+        guild = self._lookup_guild(record)
+        payload = guild_create_payload(guild, self.bot_user, [])
+        for key in ("channels", "threads", "members", "voice_states", "presences"):
+            payload.pop(key)
+        return 200, payload
+
+    async def _get_guild_channels(self, record: RecordedRequest) -> Reply:
+        guild = self._lookup_guild(record)
+        return 200, [channel_payload(channel, bot=self.bot_user) for channel in guild.channels]
+
+    async def _get_member(self, record: RecordedRequest) -> Reply:
+        guild = self._lookup_guild(record)
+        user_id = int(record.params["user_id"]) if record.params["user_id"].isdigit() else 0
+        if user_id == self.bot_user.id:
+            return 200, member_payload(self.bot_user, [guild.bot_role_id])
+        member = guild.member(user_id)
+        if member is None:
+            raise DiscordAPIError(404, 10007, "Unknown Member")
+        return 200, member_payload(member, [member.role_id])
+
+    async def _get_channel(self, record: RecordedRequest) -> Reply:
+        channel = self._lookup_channel(record)
+        self._require_view(channel)
+        return 200, channel_payload(channel, bot=self.bot_user)
+
+    # ------------------------------------------------------------------ application commands
+
+    def _command_scope(self, record: RecordedRequest) -> int | None:
+        if record.params["application_id"] != str(self.application_id):
+            raise DiscordAPIError(403, 50001, "Missing Access")
+        if "guild_id" in record.params:
+            return self._lookup_guild(record).id
+        return None
+
+    @staticmethod
+    def _validate_command(command: dict[str, Any], index: int | None = None) -> None:
+        errors: dict[str, Any] = {}
+        command_type = command.get("type", 1)
+        name = command.get("name", "")
+        # Slash command names are lowercase words; context-menu names may hold spaces and capitals.
+        name_ok = (
+            bool(_COMMAND_NAME.match(name)) and name == name.lower()
+            if command_type == 1
+            else 1 <= len(name) <= 32
+        )
+        if not name_ok:
+            errors["name"] = field_error("APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+        description = command.get("description", "")
+        if command_type == 1 and not 1 <= len(description) <= 100:
+            errors["description"] = field_error(
+                "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            )
+        if command_type != 1 and description:
+            errors["description"] = field_error(
+                "APPLICATION_COMMAND_INVALID_DESCRIPTION", "Context menu commands cannot have description"
+            )
+        if len(command.get("options") or []) > 25:
+            errors["options"] = field_error("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+        if errors:
+            raise invalid_form_body({str(index): errors} if index is not None else errors)
+
+    def _store_command(
+        self, scope: int | None, command: dict[str, Any], existing: dict[str, Any] | None
+    ) -> dict:
+        stored = copy.deepcopy(command)
+        stored.setdefault("type", 1)
+        stored.setdefault("description", "")
+        stored |= {
+            "id": existing["id"] if existing else str(new_snowflake()),
+            "application_id": str(self.application_id),
+            "version": str(new_snowflake())
+            if existing is None or self._differs(existing, command)
+            else existing["version"],
+            "default_member_permissions": command.get("default_member_permissions"),
+            "nsfw": bool(command.get("nsfw", False)),
+        }
+        if scope is not None:
+            stored["guild_id"] = str(scope)
+        return stored
+
+    @staticmethod
+    def _differs(existing: dict[str, Any], command: dict[str, Any]) -> bool:
+        return any(existing.get(key) != value for key, value in command.items())
+
+    def _check_create_cap(self, scope: int | None, new_commands: int) -> None:
+        if scope is not None and self._command_creates[scope] + new_commands > self.daily_command_create_cap:
+            # Without a Via header discord.py raises at once instead of sleeping for the day.
+            raise DiscordAPIError(
+                429,
+                30034,
+                f"Max number of daily application command creates has been reached "
+                f"({self.daily_command_create_cap})",
+            )
+
+    async def _bulk_upsert_commands(self, record: RecordedRequest) -> Reply:
+        scope = self._command_scope(record)
+        commands = record.json or []
+        names = [(command.get("name"), command.get("type", 1)) for command in commands]
+        if len(set(names)) != len(names):
+            raise invalid_form_body(
+                {
+                    "_errors": [
+                        {
+                            "code": "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                            "message": "Application command names must be unique",
+                        }
+                    ]
+                }
+            )
+        for index, command in enumerate(commands):
+            self._validate_command(command, index)
+        current = {(c["name"], c["type"]): c for c in self._commands[scope].values()}
+        new_count = sum(1 for key in names if key not in current)
+        self._check_create_cap(scope, new_count)
+        self._command_creates[scope] += new_count
+        stored = [self._store_command(scope, c, current.get((c["name"], c.get("type", 1)))) for c in commands]
+        self._commands[scope] = {int(command["id"]): command for command in stored}
+        return 200, stored
+
+    async def _upsert_command(self, record: RecordedRequest) -> Reply:
+        scope = self._command_scope(record)
+        command = record.json or {}
+        self._validate_command(command)
+        key = (command.get("name"), command.get("type", 1))
+        existing = next((c for c in self._commands[scope].values() if (c["name"], c["type"]) == key), None)
+        if existing is None:
+            self._check_create_cap(scope, 1)
+            self._command_creates[scope] += 1
+        stored = self._store_command(scope, command, existing)
+        self._commands[scope][int(stored["id"])] = stored
+        return (200 if existing else 201), stored
+
+    def _lookup_command(self, record: RecordedRequest) -> tuple[int | None, dict[str, Any]]:
+        scope = self._command_scope(record)
+        command_id = record.params["command_id"]
+        command = self._commands[scope].get(int(command_id)) if command_id.isdigit() else None
+        if command is None:
+            raise DiscordAPIError(404, 10063, "Unknown application command")
+        return scope, command
+
+    async def _list_commands(self, record: RecordedRequest) -> Reply:
+        return 200, list(self._commands[self._command_scope(record)].values())
+
+    async def _get_command(self, record: RecordedRequest) -> Reply:
+        return 200, self._lookup_command(record)[1]
+
+    async def _edit_command(self, record: RecordedRequest) -> Reply:
+        scope, command = self._lookup_command(record)
+        updated = self._store_command(scope, command | (record.json or {}), command)
+        self._commands[scope][int(updated["id"])] = updated
+        return 200, updated
+
+    async def _delete_command(self, record: RecordedRequest) -> Reply:
+        scope, command = self._lookup_command(record)
+        del self._commands[scope][int(command["id"])]
+        return 204, None
+
+    # ------------------------------------------------------------------ interaction responses
+
+    async def _interaction_callback(self, record: RecordedRequest) -> Reply:
+        interaction_id = record.params["interaction_id"]
+        handle = self._interactions_by_id.get(int(interaction_id)) if interaction_id.isdigit() else None
+        if handle is None or handle.token != record.params["token"]:
+            raise DiscordAPIError(404, 10062, "Unknown interaction")
+        record.interaction_id = handle.id
+        if handle.acknowledged:
+            raise DiscordAPIError(400, 40060, "Interaction has already been acknowledged.")
+        if time.monotonic() - handle.dispatched_at > self.ack_deadline_s:
+            raise DiscordAPIError(404, 10062, "Unknown interaction")
+        body = record.json or {}
+        callback_type = body.get("type")
+        data = body.get("data") or {}
+        if callback_type not in _ALLOWED_CALLBACKS.get(handle.type, set()):
+            raise invalid_form_body(
+                {
+                    "type": field_error(
+                        "INTERACTION_RESPONSE_TYPE_INVALID", "Interaction response type is invalid"
+                    )
+                }
+            )
+        ephemeral = bool(int(data.get("flags") or 0) & MessageFlags.EPHEMERAL)
+        message = await self._apply_callback(handle, callback_type, data, record.files, ephemeral)
+        handle.acknowledged_at = time.monotonic()
+        handle.response_type = callback_type
+        handle.response_data = data
+        resource: dict[str, Any] = {"type": callback_type}
+        interaction: dict[str, Any] = {"id": str(handle.id), "type": handle.type}
+        if message is not None:
+            resource["message"] = message.payload
+            interaction |= {
+                "response_message_id": str(message.id),
+                "response_message_loading": message.is_loading,
+                "response_message_ephemeral": message.ephemeral,
+            }
+        return 200, {"interaction": interaction, "resource": resource}
+
+    def _response_message_type(self, handle: InteractionHandle) -> int:
+        if handle.type != InteractionType.APPLICATION_COMMAND:
+            return 0
+        return 20 if handle.payload["data"].get("type", 1) == 1 else 23
+
+    async def _apply_callback(
+        self,
+        handle: InteractionHandle,
+        callback_type: int,
+        data: dict[str, Any],
+        files: Sequence[UploadedFile],
+        ephemeral: bool,
+    ) -> StoredMessage | None:
+        ephemeral_flag = MessageFlags.EPHEMERAL if ephemeral else 0
+        if callback_type == CallbackType.CHANNEL_MESSAGE:
+            validate_message(data, files, upload_limit=self._upload_limit(handle.guild))
+            handle.original = self._create_message(
+                channel=handle.channel,
+                author=self.bot_user,
+                body=data,
+                files=files,
+                source="interaction",
+                handle=handle,
+                flags=ephemeral_flag,
+                message_type=self._response_message_type(handle),
+            )
+            await self._announce_message(handle.original)
+            return handle.original
+        if callback_type == CallbackType.DEFERRED_CHANNEL_MESSAGE:
+            handle.deferred_ephemeral = ephemeral
+            handle.original = self._create_message(
+                channel=handle.channel,
+                author=self.bot_user,
+                body={},
+                files=[],
+                source="interaction",
+                handle=handle,
+                flags=ephemeral_flag | MessageFlags.LOADING,
+                message_type=self._response_message_type(handle),
+            )
+            await self._announce_message(handle.original)
+            return handle.original
+        if callback_type == CallbackType.DEFERRED_UPDATE_MESSAGE:
+            handle.original = handle.message
+            return None
+        if callback_type == CallbackType.UPDATE_MESSAGE:
+            if handle.message is None:
+                raise _unknown_message()
+            self._edit_message(handle.message, data, files, self._upload_limit(handle.guild))
+            handle.original = handle.message
+            return handle.message
+        if callback_type == CallbackType.AUTOCOMPLETE_RESULT:
+            handle.autocomplete_choices = validate_autocomplete_choices(data)
+            return None
+        if not data.get("custom_id") or not data.get("title") or not data.get("components"):
+            raise invalid_form_body({"data": field_error("BASE_TYPE_REQUIRED", "This field is required")})
+        return None
+
+    def _webhook_handle(self, record: RecordedRequest) -> InteractionHandle:
+        handle = self._interactions_by_token.get(record.params["token"])
+        if handle is None or record.params["application_id"] != str(self.application_id):
+            raise _unknown_webhook()
+        record.interaction_id = handle.id
+        if time.monotonic() - handle.dispatched_at > self.token_lifetime_s:
+            raise DiscordAPIError(401, 50027, "Invalid Webhook Token")
+        if not handle.acknowledged:
+            raise _unknown_webhook()
+        return handle
+
+    def _webhook_message(self, handle: InteractionHandle, record: RecordedRequest) -> StoredMessage:
+        message_id = record.params["message_id"]
+        if message_id == "@original":
+            message = handle.original
+        else:
+            candidates = [m for m in [handle.original, *handle.followups] if m is not None]
+            message = next((m for m in candidates if str(m.id) == message_id), None)
+        if message is None or message.deleted:
+            raise _unknown_message()
+        return message
+
+    async def _webhook_execute(self, record: RecordedRequest) -> Reply:
+        handle = self._webhook_handle(record)
+        body = record.json or {}
+        upload_limit = self._upload_limit(handle.guild)
+        validate_message(body, record.files, upload_limit=upload_limit)
+        original = handle.original
+        if handle.response_type == CallbackType.DEFERRED_CHANNEL_MESSAGE and original and original.is_loading:
+            # The first followup after a deferral fills in the "thinking" message.
+            self._edit_message(original, body, record.files, upload_limit)
+            message = original
+        else:
+            flags = MessageFlags.EPHEMERAL if int(body.get("flags") or 0) & MessageFlags.EPHEMERAL else 0
+            message = self._create_message(
+                channel=handle.channel,
+                author=self.bot_user,
+                body=body,
+                files=record.files,
+                source="interaction",
+                handle=handle,
+                flags=flags,
+                message_type=self._response_message_type(handle),
+            )
+            await self._announce_message(message)
+        handle.followups.append(message)
+        if record.query.get("wait", "false").lower() in ("1", "true"):
+            return 200, message.payload
+        return 204, None
+
+    async def _webhook_get(self, record: RecordedRequest) -> Reply:
+        handle = self._webhook_handle(record)
+        return 200, self._webhook_message(handle, record).payload
+
+    async def _webhook_edit(self, record: RecordedRequest) -> Reply:
+        handle = self._webhook_handle(record)
+        message = self._webhook_message(handle, record)
+        self._edit_message(message, record.json or {}, record.files, self._upload_limit(handle.guild))
+        return 200, message.payload
+
+    async def _webhook_delete(self, record: RecordedRequest) -> Reply:
+        handle = self._webhook_handle(record)
+        self._webhook_message(handle, record).deleted = True
+        return 204, None

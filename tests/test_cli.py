@@ -1,0 +1,228 @@
+"""The CLI as a member would run it: a subprocess against the loopback RunComfy double.
+
+From image to saved MP4, bad input that never reaches the provider, provider failures, an unconfirmed
+submit, and a restart in the middle of a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.doubles.media import make_image, probe_mp4
+from tests.doubles.runcomfy import Fault, Lifecycle, RunComfyDouble
+
+REPO = Path(__file__).resolve().parents[1]
+API_KEY = "cli-test-key"
+
+
+@dataclass
+class Finished:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+async def double():
+    async with RunComfyDouble(api_keys=(API_KEY,)) as server:
+        yield server
+
+
+@pytest.fixture
+def env(double, tmp_path):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("RUNCOMFY_", "DISCORD_", "SEEDANCE_", "DATABASE_", "POLL_", "JOB_"))
+    }
+    environment.update(
+        PYTHONPATH=str(REPO),
+        RUNCOMFY_API_KEY=API_KEY,
+        RUNCOMFY_BASE_URL=double.base_url,
+        DATABASE_PATH=str(tmp_path / "cli.sqlite3"),
+        POLL_INTERVAL_S="0.05",
+        LOG_LEVEL="WARNING",
+    )
+    return environment
+
+
+async def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> Finished:
+    process = await start_cli(args, env, cwd)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def test_an_image_url_becomes_a_saved_playable_mp4_with_the_served_bytes(double, env, tmp_path):
+    image_url = double.host_file(make_image(1280, 720, fmt="JPEG"), "image/jpeg", "harbour.jpg")
+    double.script(Lifecycle.queued(2).running(1).completes(cost=0.25))
+    out = tmp_path / "videos" / "harbour.mp4"
+
+    result = await run_cli(
+        [
+            "animate",
+            "--image-url",
+            image_url,
+            "--prompt",
+            "boats rock gently",
+            "--duration",
+            "4",
+            "--resolution",
+            "720p",
+            "--no-audio",
+            "--out",
+            str(out),
+        ],
+        env,
+        tmp_path,
+    )
+
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    job = next(iter(double.jobs.values()))
+    assert out.read_bytes() == double.video
+    info = probe_mp4(out.read_bytes())
+    assert info.codec == "h264" and info.frames > 0
+    assert job.body["first_frame_image_url"] == image_url
+    assert (job.body["duration"], job.body["resolution"], job.body["generate_audio"]) == (4, "720p", False)
+    assert double.submit_count == 1
+    assert "image ok: 1280×720 JPEG" in result.stderr
+    assert "position 2 in the queue" in result.stderr
+    assert re.search(r"\[\d+:\d\d\] job #\d+ running", result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "message"),
+    [(200, 400, "more than 300"), (3000, 1000, "between 0.4 and 2.5")],
+)
+async def test_a_bad_image_is_refused_with_numbers_and_never_reaches_the_provider(
+    double, env, tmp_path, width, height, message
+):
+    image_url = double.host_file(make_image(width, height), "image/png", "bad.png")
+    result = await run_cli(["animate", "--image-url", image_url, "--prompt", "x"], env, tmp_path)
+    assert result.code == 2
+    assert message in result.stderr
+    assert f"{width}×{height}" in result.stderr
+    assert double.requests_to("submit") == []
+
+
+async def test_a_local_file_is_validated_then_refused_for_a_url_only_provider(double, env, tmp_path):
+    image = tmp_path / "cat.png"
+    image.write_bytes(make_image(640, 640))
+    result = await run_cli(["animate", str(image), "--prompt", "the cat yawns"], env, tmp_path)
+    assert result.code == 2
+    assert "--image-url" in result.stderr
+    assert "passed validation" in result.stderr
+    assert double.requests_to("submit") == []
+
+
+async def test_a_broken_local_file_is_named_as_broken(double, env, tmp_path):
+    image = tmp_path / "cat.png"
+    image.write_bytes(make_image(640, 640)[:200])
+    result = await run_cli(["animate", str(image), "--prompt", "x"], env, tmp_path)
+    assert result.code == 2
+    assert "damaged" in result.stderr or "cut short" in result.stderr
+    assert double.requests_to("submit") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "seedance-1.0-pro", "--duration", "13"], "2 to 12 seconds"),
+        (["--model", "seedance-1.0-pro", "--audio"], "has no `audio` option"),
+        (["--model", "seedance-2.0-pro", "--resolution", "1080p"], "Allowed: 480p, 720p"),
+    ],
+)
+async def test_a_wrong_option_is_refused_before_any_request(double, env, tmp_path, args, message):
+    result = await run_cli(
+        [
+            "animate",
+            "--image-url",
+            double.host_file(make_image(640, 640), "image/png"),
+            "--prompt",
+            "x",
+            *args,
+        ],
+        env,
+        tmp_path,
+    )
+    assert result.code == 2
+    assert message in result.stderr
+    assert double.requests == []
+
+
+async def test_a_failed_generation_exits_1_with_the_providers_reason(double, env, tmp_path):
+    double.script(Lifecycle.queued(1).fails("Output video flagged by the safety checker"))
+    result = await run_cli(
+        ["animate", "--image-url", double.host_file(make_image(640, 640), "image/png"), "--prompt", "x"],
+        env,
+        tmp_path,
+    )
+    assert result.code == 1
+    assert "failed" in result.stderr
+    assert "safety checker" in result.stderr
+    assert list(tmp_path.glob("*.mp4")) == []
+
+
+async def test_a_submit_whose_answer_is_lost_is_not_resent_and_exits_3(double, env, tmp_path):
+    double.inject("submit", Fault.drop())
+    result = await run_cli(
+        ["animate", "--image-url", double.host_file(make_image(640, 640), "image/png"), "--prompt", "x"],
+        env,
+        tmp_path,
+    )
+    assert result.code == 3
+    assert "not be sent again" in result.stderr or "not charged twice" in result.stderr
+    assert double.submit_count == 1
+    assert len(double.requests_to("submit")) == 1
+
+
+async def test_a_missing_api_key_is_one_line_naming_it(double, env, tmp_path):
+    del env["RUNCOMFY_API_KEY"]
+    result = await run_cli(["animate", "--image-url", "https://x.test/a.png", "--prompt", "x"], env, tmp_path)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: RUNCOMFY_API_KEY is not set: it is needed when SEEDANCE_PROVIDER=runcomfy."
+    ]
+    assert double.requests == []
+
+
+async def test_a_killed_run_is_resumed_by_a_new_process_and_the_video_saved(double, env, tmp_path):
+    double.script(Lifecycle.queued(1).running(1, hold=True).completes())
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    first = await start_cli(["animate", "--image-url", image_url, "--prompt", "x"], env, tmp_path)
+    job = await asyncio.wait_for(double.wait_for_submit(), 30)
+    await asyncio.wait_for(double.wait_for_polls(job.request_id, 3), 30)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    assert list(tmp_path.glob("*.mp4")) == []
+
+    double.release(job.request_id)
+    out = tmp_path / "resumed.mp4"
+    result = await run_cli(["wait", "1", "--out", str(out)], env, tmp_path)
+
+    assert result.code == 0, result.stderr
+    assert out.read_bytes() == double.video
+    assert double.submit_count == 1
+    assert "resumed job #1 running" in result.stderr
