@@ -152,8 +152,8 @@ def _read_local_image(path: Path, limits: ImageLimits) -> bytes:
         raise CliError(f"{path}: no such file.")
     size = path.stat().st_size
     if size >= limits.max_bytes:
-        limit_mb = limits.max_bytes // 1_048_576
-        raise CliError(f"{path} is {size / 1_048_576:.1f} MB; images must be under {limit_mb} MB.")
+        limit_mb = limits.max_bytes / 1_000_000
+        raise CliError(f"{path} is {size / 1_000_000:.1f} MB; images must be under {limit_mb:.0f} MB.")
     return path.read_bytes()
 
 

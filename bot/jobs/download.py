@@ -89,7 +89,7 @@ async def download_bytes(
 
 def _too_large_file(size: int, limit: int, *, at_least: bool = False) -> str:
     prefix = "more than " if at_least else ""
-    return f"The file is {prefix}{size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.0f} MB."
+    return f"The file is {prefix}{size / 1_000_000:.1f} MB; the limit is {limit / 1_000_000:.0f} MB."
 
 
 async def _stream_to_file(

@@ -1,0 +1,654 @@
+"""Validation of frame images before anything is submitted to a paid provider.
+
+Every first or last frame passes `prepare_image`, which enforces the rules RunComfy and Novita document for
+Seedance frame images (JPEG, PNG, WEBP, BMP, TIFF or GIF; under 30 MB; each side more than 300 and less than
+6000 px; width ÷ height strictly between 0.4 and 2.5), all measured after EXIF orientation.
+
+The image is judged cheaply first: the byte size before Pillow sees the data, then the format, dimensions,
+orientation and aspect ratio from the header alone. Only an image that passes those checks is decoded, which
+is needed to prove it is not cut short or damaged and to re-encode it when something must change:
+
+- an animated GIF, WebP or PNG (or a multi-page TIFF) becomes a still PNG of its first frame;
+- an EXIF orientation other than "upright" is applied to the pixels, since providers may ignore the tag;
+- CMYK becomes RGB, 16-bit and other unusual colour modes become 8-bit.
+
+An image that needs none of this is handed on byte for byte. Re-encoded images carry no EXIF metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+
+from PIL import ExifTags, Image, ImageFile, ImageOps, PngImagePlugin
+
+from bot.domain.errors import InvalidImageError
+from bot.domain.models import ImageInfo
+
+# Decimal megabytes: the stricter reading of the documented "under 30 MB", so that no image the bot
+# accepts can be refused by the provider for its size.
+MEGABYTE = 1_000_000
+"""What "MB" means in every limit and message here (a mebibyte: 1,048,576 bytes)."""
+
+
+class ImageProblem(StrEnum):
+    """The `code` of an `InvalidImageError`: which rule the image broke."""
+
+    EMPTY = "empty"
+    TOO_LARGE_FILE = "too_large_file"
+    NOT_AN_IMAGE = "not_an_image"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    DECOMPRESSION_BOMB = "decompression_bomb"
+    TOO_BIG = "too_big"
+    TOO_SMALL = "too_small"
+    ASPECT = "aspect"
+    TRUNCATED = "truncated"
+    UNSUPPORTED_COLOR_MODE = "unsupported_color_mode"
+    TOO_LARGE_AFTER_CONVERSION = "too_large_after_conversion"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What a frame image must satisfy; the defaults are the providers' documented rules.
+
+    Every bound is exclusive, as the providers document them: a 300 px side, a 6000 px side, an aspect ratio
+    of exactly 0.4 or 2.5 and a file of exactly 30 MB are all refused.
+    """
+
+    max_bytes: int = 30 * MEGABYTE
+    min_side_px: int = 300
+    max_side_px: int = 6000
+    min_aspect: float = 0.4
+    max_aspect: float = 2.5
+    formats: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+
+
+DEFAULT_IMAGE_LIMITS = ImageLimits()
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image that passed validation, as it should be sent to a provider."""
+
+    data: bytes  # the original bytes when nothing had to change, else the re-encoded image
+    info: ImageInfo  # describes `data`; `frames` is the frame count of the original
+
+
+# Pillow's own names for the formats, in the order they are listed to members.
+_FORMAT_DISPLAY_ORDER = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+
+# More pixels per byte of file than any allowed format can really encode (deflate tops out near 1032:1,
+# i.e. about 8,300 one-bit pixels per byte), so a header claiming this is lying or is a decompression bomb.
+_BOMB_PIXELS_PER_FILE_BYTE = 16_384
+
+# Colour modes every provider decodes as they are; anything else is converted before it is sent.
+_PASS_THROUGH_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
+_HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+# Image.open treats these as "not this format, try the next one"; so do we.
+_NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
+# What Pillow raises while reading an image whose data is cut short or damaged.
+_DAMAGED_DATA = (OSError, EOFError, SyntaxError, ValueError, IndexError, struct.error)
+
+_JPEG_QUALITY = 95
+_FALLBACK_JPEG_QUALITIES = (90, 80)
+# A JPEG decoded at 1/8 scale still runs through all of its entropy-coded data, so truncation is caught for
+# 1/64 of the memory of a full decode.
+_JPEG_VERIFY_SCALE = 8
+# Pillow stops reading a PNG once it has every pixel, so a file cut after its pixel data still decodes;
+# strict decoders refuse a PNG without its closing IEND chunk (length 0, type, fixed CRC).
+_PNG_END_CHUNK = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_ORIENTATION_UPRIGHT = 1
+_ORIENTATIONS_THAT_SWAP_SIDES = frozenset({5, 6, 7, 8})
+_TURNED_A_QUARTER = 6
+
+
+def prepare_image(
+    data: bytes, *, limits: ImageLimits = DEFAULT_IMAGE_LIMITS, label: str = "image"
+) -> PreparedImage:
+    """Check `data` against `limits` and return the bytes to send to a provider.
+
+    Blocking (it may decode and re-encode the image): call `prepare_image_async` from the event loop.
+    `label` names the image in messages, e.g. "last frame" gives "The last frame is ...".
+
+    Raises:
+        InvalidImageError: the image breaks a rule; `code` is an `ImageProblem` and the message, safe to show
+            to the member, says what is wrong with numbers and what is allowed.
+    """
+    subject = f"The {label}"
+    _check_byte_size(len(data), limits, subject)
+    with _open_header(data, limits, subject) as image:
+        format_name = _format_name(image)
+        if format_name not in limits.formats:
+            raise InvalidImageError(
+                f"{subject} is in {format_name} format, which is not supported. "
+                f"Allowed formats: {_allowed_formats(limits)}. Save it as PNG or JPEG and try again.",
+                code=ImageProblem.UNSUPPORTED_FORMAT,
+            )
+        orientation = _orientation_from_header(image)
+        _check_header_geometry(image.size, orientation, len(data), limits, subject)
+        with _refusing_damaged_data(subject, format_name):
+            frames = int(getattr(image, "n_frames", 1))
+        return _decode_and_finish(
+            image,
+            data,
+            format_name=format_name,
+            header_orientation=orientation,
+            frames=frames,
+            limits=limits,
+            subject=subject,
+        )
+
+
+async def prepare_image_async(
+    data: bytes, *, limits: ImageLimits = DEFAULT_IMAGE_LIMITS, label: str = "image"
+) -> PreparedImage:
+    """`prepare_image` in a worker thread, so decoding never blocks the event loop."""
+    return await asyncio.to_thread(prepare_image, data, limits=limits, label=label)
+
+
+# --- checks made before any pixel is decoded ---------------------------------------------------------------
+
+
+def _check_byte_size(size_bytes: int, limits: ImageLimits, subject: str) -> None:
+    if size_bytes == 0:
+        raise InvalidImageError(f"{subject} file is empty (0 bytes).", code=ImageProblem.EMPTY)
+    if size_bytes >= limits.max_bytes:
+        size_text, limit_text = _format_bytes(size_bytes), _format_bytes(limits.max_bytes)
+        if size_text == limit_text:  # rounding would hide why it was refused
+            size_text += f" ({size_bytes:,} bytes)"
+        raise InvalidImageError(
+            f"{subject} is {size_text}; the limit is {limit_text} (files must be smaller; "
+            f"1 MB = {MEGABYTE:,} bytes). Save it as a smaller JPEG and try again.",
+            code=ImageProblem.TOO_LARGE_FILE,
+        )
+
+
+@contextmanager
+def _open_header(data: bytes, limits: ImageLimits, subject: str) -> Iterator[ImageFile.ImageFile]:
+    """Identify the image and read its header, as `Image.open` does, without decoding any pixels.
+
+    `Image.open` would refuse a huge image itself (DecompressionBombError, without saying its dimensions)
+    or warn about it through the process-wide warnings machinery. Our side limit bounds the pixel count far
+    below Pillow's threshold, so we run the same registered format openers, minus that check, and judge the
+    dimensions ourselves. Pillow's globals (MAX_IMAGE_PIXELS, LOAD_TRUNCATED_IMAGES) are left alone.
+    """
+    Image.init()  # registers every format plugin; does nothing after the first call
+    prefix = data[:16]
+    damaged_format: str | None = None
+    image: ImageFile.ImageFile | None = None
+    for format_id in Image.ID:
+        factory, accept = Image.OPEN[format_id]
+        verdict = accept(prefix) if accept is not None else True
+        if isinstance(verdict, str) or not verdict:  # a str explains why Pillow cannot read this format
+            continue
+        try:
+            image = factory(io.BytesIO(data), "")
+        except _NOT_THIS_FORMAT:
+            if accept is not None and format_id in limits.formats:
+                damaged_format = format_id  # its signature matched, but the header would not parse
+            continue
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _bomb_error(subject, None, len(data)) from exc
+        except (OSError, EOFError) as exc:
+            if accept is None:  # a format without a signature: this was only a guess
+                continue
+            raise _damaged_error(subject, format_id) from exc
+        break
+    if image is None:
+        if damaged_format is not None:
+            raise _damaged_error(subject, damaged_format)
+        raise _unreadable_error(data, limits, subject)
+    with image:
+        yield image
+
+
+def _format_name(image: Image.Image) -> str:
+    # A multi-picture JPEG (many phone cameras write one) is a plain JPEG whose extra pictures (previews,
+    # depth maps) every decoder skips; it is a JPEG for our purposes and is passed on unchanged.
+    return "JPEG" if image.format in {"JPEG", "MPO"} else str(image.format)
+
+
+def _orientation_from_header(image: Image.Image) -> int | None:
+    """The EXIF orientation (1-8) found in the header, or None if only decoding could tell."""
+    if isinstance(image, PngImagePlugin.PngImageFile) and "exif" not in image.info:
+        # Pillow would decode every pixel to look for an eXIf chunk after the image data; we look again
+        # once the image has been decoded for verification anyway.
+        return None
+    return _orientation(image)
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, _ORIENTATION_UPRIGHT)
+    except (SyntaxError, ValueError, struct.error, OSError):
+        # A broken EXIF block says nothing reliable; the pixels are fine, so the image is taken as stored.
+        return _ORIENTATION_UPRIGHT
+    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
+        return _ORIENTATION_UPRIGHT
+    return orientation
+
+
+def _oriented_size(stored_size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    width, height = stored_size
+    return (height, width) if orientation in _ORIENTATIONS_THAT_SWAP_SIDES else (width, height)
+
+
+def _check_header_geometry(
+    stored_size: tuple[int, int], orientation: int | None, size_bytes: int, limits: ImageLimits, subject: str
+) -> None:
+    """Refuse, before decoding, an image whose dimensions or aspect ratio break `limits`."""
+    problem = _geometry_problem(stored_size, orientation or _ORIENTATION_UPRIGHT, size_bytes, limits, subject)
+    if problem is None:
+        return
+    # An orientation that only decoding can reveal (None) might turn the image into one the limits accept,
+    # with limits that are not symmetric under rotation (the default ones are): then decode and see.
+    if orientation is None and (
+        _geometry_problem(stored_size, _TURNED_A_QUARTER, size_bytes, limits, subject) is None
+    ):
+        return
+    raise problem
+
+
+def _geometry_problem(
+    stored_size: tuple[int, int], orientation: int, size_bytes: int, limits: ImageLimits, subject: str
+) -> InvalidImageError | None:
+    """What is wrong with the dimensions or aspect ratio, measured as the image is meant to be seen."""
+    width, height = _oriented_size(stored_size, orientation)
+    shown = f"{width}×{height} px"
+    if orientation in _ORIENTATIONS_THAT_SWAP_SIDES:
+        shown += " (once turned upright by its EXIF orientation)"
+    if width >= limits.max_side_px or height >= limits.max_side_px:
+        if width * height > _BOMB_PIXELS_PER_FILE_BYTE * size_bytes:
+            return _bomb_error(subject, (width, height), size_bytes, limits)
+        return InvalidImageError(
+            f"{subject} is {shown}; width and height must each be less than {limits.max_side_px} px. "
+            "Scale it down and try again.",
+            code=ImageProblem.TOO_BIG,
+        )
+    if width <= limits.min_side_px or height <= limits.min_side_px:
+        return InvalidImageError(
+            f"{subject} is {shown}; width and height must each be more than {limits.min_side_px} px. "
+            "Use a larger image.",
+            code=ImageProblem.TOO_SMALL,
+        )
+    aspect = width / height
+    if aspect <= limits.min_aspect or aspect >= limits.max_aspect:
+        broken_bound = limits.min_aspect if aspect <= limits.min_aspect else limits.max_aspect
+        return InvalidImageError(
+            f"{subject} is {shown}, an aspect ratio (width ÷ height) of "
+            f"{_format_aspect(aspect, broken_bound)}; it must be between {limits.min_aspect:g} and "
+            f"{limits.max_aspect:g} (exclusive). "
+            f"Crop it closer to {_suggested_shape(aspect, limits)}.",
+            code=ImageProblem.ASPECT,
+        )
+    return None
+
+
+# --- decoding, verification and conversion -----------------------------------------------------------------
+
+
+@contextmanager
+def _refusing_damaged_data(subject: str, format_name: str) -> Iterator[None]:
+    """Turn what Pillow raises on a cut-short, corrupt or bomb-like image into a member-facing refusal."""
+    try:
+        yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(subject, None, None) from exc
+    except _DAMAGED_DATA as exc:
+        raise _damaged_error(subject, format_name) from exc
+
+
+def _decode_and_finish(
+    image: ImageFile.ImageFile,
+    data: bytes,
+    *,
+    format_name: str,
+    header_orientation: int | None,
+    frames: int,
+    limits: ImageLimits,
+    subject: str,
+) -> PreparedImage:
+    """Decode the image (proving it is whole), then hand it on as it is or re-encoded where it must change."""
+    animated = frames > 1 and image.format != "MPO"
+    sixteen_bit_png = format_name == "PNG" and _png_bit_depth(data) == 16
+    must_change = (
+        animated
+        or (header_orientation or _ORIENTATION_UPRIGHT) != _ORIENTATION_UPRIGHT
+        or image.mode not in _PASS_THROUGH_MODES
+        or sixteen_bit_png
+    )
+    stored_size = image.size  # `draft` below shrinks `size` to the scaled decode
+    with _refusing_damaged_data(subject, format_name):
+        if animated:
+            image.seek(0)
+        elif format_name == "JPEG" and not must_change:
+            width, height = image.size
+            image.draft(None, (max(1, width // _JPEG_VERIFY_SCALE), max(1, height // _JPEG_VERIFY_SCALE)))
+        image.load()
+    if format_name == "PNG" and _PNG_END_CHUNK not in data:
+        raise _damaged_error(subject, format_name)
+    orientation = header_orientation
+    if orientation is None:  # a PNG: its EXIF, if any, could only be read now that it has been decoded
+        orientation = _orientation(image)
+        problem = _geometry_problem(stored_size, orientation, len(data), limits, subject)
+        if problem is not None:
+            raise problem
+        must_change = must_change or orientation != _ORIENTATION_UPRIGHT
+    if not must_change:
+        width, height = _oriented_size(stored_size, orientation)
+        info = ImageInfo(
+            format=format_name, width=width, height=height, size_bytes=len(data), mode=image.mode
+        )
+        return PreparedImage(data=data, info=info)
+
+    notes: list[str] = []
+    if animated:
+        notes.append(_first_frame_note(image, format_name, frames))
+    still: Image.Image = image
+    if orientation != _ORIENTATION_UPRIGHT:
+        still = ImageOps.exif_transpose(image)
+        notes.append("turned upright as its EXIF orientation asks")
+    still = _to_common_mode(still, sixteen_bit_png, notes, subject)
+    keep_icc_profile = still.mode == image.mode
+    return _encode(
+        still,
+        source_format=format_name,
+        frames=frames,
+        keep_icc_profile=keep_icc_profile,
+        notes=notes,
+        limits=limits,
+        subject=subject,
+    )
+
+
+def _png_bit_depth(data: bytes) -> int:
+    # The IHDR chunk always comes first: 8-byte signature, 8-byte chunk head, width, height, then the depth.
+    return data[24] if len(data) > 24 else 8
+
+
+def _first_frame_note(image: Image.Image, format_name: str, frames: int) -> str:
+    if format_name == "TIFF":
+        return f"TIFF with {frames} pages: the first page is used"
+    kind = {"WEBP": "WebP"}.get(format_name, format_name)
+    return f"animated {kind} with {frames} frames: the first frame is used"
+
+
+def _to_common_mode(image: Image.Image, sixteen_bit_png: bool, notes: list[str], subject: str) -> Image.Image:
+    """Convert colour modes providers may not decode into 8-bit RGB(A), noting what changed."""
+    mode = image.mode
+    if mode in _PASS_THROUGH_MODES:
+        if sixteen_bit_png:  # Pillow already reads 16-bit colour PNGs as 8 bits; re-encoding makes it so
+            notes.append("converted from 16 to 8 bits per channel")
+        return image
+    if mode == "CMYK":
+        notes.append("converted from CMYK to RGB")
+        return image.convert("RGB")
+    if mode in _HIGH_DEPTH_MODES:
+        notes.append(f"converted from {_describe_high_depth(mode)} to 8-bit RGB")
+        return _high_depth_to_rgb(image)
+    target = "RGBA" if "A" in mode or "a" in mode else "RGB"
+    try:
+        converted = image.convert(target)
+    except ValueError as exc:
+        raise InvalidImageError(
+            f"{subject} uses the {mode} colour mode, which cannot be converted to RGB. "
+            "Save it as an RGB PNG or JPEG and try again.",
+            code=ImageProblem.UNSUPPORTED_COLOR_MODE,
+        ) from exc
+    notes.append(f"converted from {mode} to {target}")
+    return converted
+
+
+def _describe_high_depth(mode: str) -> str:
+    if mode.startswith("I;16"):
+        return "16-bit greyscale"
+    return "32-bit floating-point greyscale" if mode == "F" else "32-bit greyscale"
+
+
+def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
+    """Scale greyscale deeper than 8 bits into 0-255 (a plain convert would clip everything above 255)."""
+    as_int = image if image.mode in {"I", "F"} else image.convert("I")
+    _, brightest = as_int.getextrema()
+    brightest_value = float(brightest) if isinstance(brightest, (int, float)) else 0.0
+    if brightest_value <= 255:
+        scaled = as_int
+    else:
+        # 16-bit data is scaled as 16-bit whatever it holds, so a dark image stays dark.
+        full_scale = 65535.0 if brightest_value <= 65535 else brightest_value
+        scaled = as_int.point(lambda value: value * (255.0 / full_scale))
+    return scaled.convert("L").convert("RGB")
+
+
+def _encode(
+    image: Image.Image,
+    *,
+    source_format: str,
+    frames: int,
+    keep_icc_profile: bool,
+    notes: list[str],
+    limits: ImageLimits,
+    subject: str,
+) -> PreparedImage:
+    """Re-encode as JPEG (a JPEG source) or PNG (lossless for the rest), within the size limit."""
+    icc_profile = image.info.get("icc_profile") if keep_icc_profile else None
+    attempts: list[tuple[str, int | None]] = []
+    if source_format == "JPEG" and image.mode in {"L", "RGB"}:
+        attempts.append(("JPEG", _JPEG_QUALITY))
+    else:
+        attempts.append(("PNG", None))
+    attempts.extend(("JPEG", quality) for quality in _FALLBACK_JPEG_QUALITIES)
+
+    encoded = b""
+    for attempt_number, (format_name, quality) in enumerate(attempts):
+        encoded, mode = _encoded_bytes(image, format_name, quality, icc_profile)
+        if len(encoded) < limits.max_bytes:
+            if attempt_number > 0:
+                notes.append(
+                    f"re-encoded as JPEG (quality {quality}) to stay under {_format_bytes(limits.max_bytes)}"
+                )
+            info = ImageInfo(
+                format=format_name,
+                width=image.width,
+                height=image.height,
+                size_bytes=len(encoded),
+                mode=mode,
+                frames=frames,
+                notes=tuple(notes),
+            )
+            return PreparedImage(data=encoded, info=info)
+    raise InvalidImageError(
+        f"{subject} had to be re-encoded ({'; '.join(notes)}) and is then {_format_bytes(len(encoded))}, "
+        f"over the {_format_bytes(limits.max_bytes)} limit. Save it as a smaller JPEG and try again.",
+        code=ImageProblem.TOO_LARGE_AFTER_CONVERSION,
+    )
+
+
+def _encoded_bytes(
+    image: Image.Image, format_name: str, quality: int | None, icc_profile: object
+) -> tuple[bytes, str]:
+    """The image encoded as `format_name`, and the colour mode it was written in."""
+    buffer = io.BytesIO()
+    options: dict[str, object] = {}
+    if isinstance(icc_profile, bytes):
+        options["icc_profile"] = icc_profile
+    if format_name == "JPEG":
+        image = _without_alpha(image)
+        options["quality"] = quality
+    image.save(buffer, format_name, **options)
+    return buffer.getvalue(), image.mode
+
+
+def _without_alpha(image: Image.Image) -> Image.Image:
+    """The image flattened onto white, as JPEG has no transparency."""
+    if image.mode in {"L", "RGB"}:
+        return image
+    has_transparency = image.mode in {"LA", "RGBA", "PA"} or "transparency" in image.info
+    if not has_transparency:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+# --- messages ----------------------------------------------------------------------------------------------
+
+
+def _bomb_error(
+    subject: str,
+    size: tuple[int, int] | None,
+    size_bytes: int | None,
+    limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+) -> InvalidImageError:
+    if size is None:
+        message = (
+            f"{subject} declares far more pixels than its file could hold, so it was not opened "
+            "(it looks like a decompression bomb). Use an ordinary photo or drawing."
+        )
+    else:
+        width, height = size
+        pixels = width * height
+        file_text = f" in a file of only {_format_bytes(size_bytes)}" if size_bytes is not None else ""
+        message = (
+            f"{subject} claims to be {width}×{height} px ({pixels:,} pixels){file_text}; decoding it would "
+            f"need about {_format_bytes(pixels * 4)} of memory, so it was not opened. Width and height must "
+            f"each be less than {limits.max_side_px} px."
+        )
+    return InvalidImageError(message, code=ImageProblem.DECOMPRESSION_BOMB)
+
+
+def _damaged_error(subject: str, format_name: str) -> InvalidImageError:
+    return InvalidImageError(
+        f"{subject} file is cut short or damaged: it looks like a {format_name} image but cannot be decoded. "
+        "Save or export it again and re-upload it.",
+        code=ImageProblem.TRUNCATED,
+    )
+
+
+def _unreadable_error(data: bytes, limits: ImageLimits, subject: str) -> InvalidImageError:
+    allowed = _allowed_formats(limits)
+    kind = _sniff_kind(data)
+    if kind is _Kind.SVG:
+        return InvalidImageError(
+            f"{subject} is an SVG drawing, which is not supported. Allowed formats: {allowed}. "
+            "Export it as PNG and try again.",
+            code=ImageProblem.UNSUPPORTED_FORMAT,
+        )
+    if kind in {_Kind.HEIC, _Kind.AVIF}:
+        return InvalidImageError(
+            f"{subject} is {kind.value}, which is not supported. Allowed formats: {allowed}. "
+            "Export or share it as JPEG and try again (on an iPhone: Settings › Camera › Formats › "
+            "Most Compatible).",
+            code=ImageProblem.UNSUPPORTED_FORMAT,
+        )
+    return InvalidImageError(
+        f"{subject} is not an image file the bot can read (it looks like {kind.value}). "
+        f"Allowed formats: {allowed}.",
+        code=ImageProblem.NOT_AN_IMAGE,
+    )
+
+
+def _allowed_formats(limits: ImageLimits) -> str:
+    known = [name for name in _FORMAT_DISPLAY_ORDER if name in limits.formats]
+    others = sorted(limits.formats.difference(_FORMAT_DISPLAY_ORDER))
+    return ", ".join(known + others)
+
+
+def _format_bytes(size_bytes: int | None) -> str:
+    if size_bytes is None:
+        return "an unknown size"
+    for unit_name, unit in (("GB", 1000 * MEGABYTE), ("MB", MEGABYTE), ("KB", 1000)):
+        if size_bytes >= unit:
+            return f"{size_bytes / unit:.1f}".removesuffix(".0") + f" {unit_name}"
+    return f"{size_bytes:,} bytes"
+
+
+def _format_aspect(aspect: float, broken_bound: float) -> str:
+    text = f"{aspect:.2f}"
+    if aspect != broken_bound and float(text) == broken_bound:  # 2.501 must not read as "2.50"
+        text = f"{aspect:.4f}"
+    return text
+
+
+def _suggested_shape(aspect: float, limits: ImageLimits) -> str:
+    for name, value in (("16:9", 16 / 9), ("9:16", 9 / 16)):
+        wanted_side = value > 1 if aspect >= limits.max_aspect else value < 1
+        if wanted_side and limits.min_aspect < value < limits.max_aspect:
+            return name
+    return "a square"
+
+
+# --- telling what a non-image is, from its first bytes -----------------------------------------------------
+
+
+class _Kind(StrEnum):
+    SVG = "an SVG drawing"
+    HEIC = "a HEIC photo"
+    AVIF = "an AVIF image"
+    PDF = "a PDF document"
+    ZIP = "a ZIP archive or Office document"
+    MP4 = "an MP4 video"
+    QUICKTIME = "a QuickTime (MOV) video"
+    MATROSKA = "a WebM or MKV video"
+    AVI = "an AVI video"
+    WAV = "a WAV audio file"
+    MP3 = "an MP3 audio file"
+    OGG = "an Ogg audio or video file"
+    GZIP = "a gzip archive"
+    HTML = "a web page (HTML), perhaps an error page instead of the image"
+    JSON = "JSON data"
+    XML = "an XML document"
+    TEXT = "plain text"
+    BINARY = "unrecognised binary data"
+
+
+_SIGNATURES: tuple[tuple[bytes, _Kind], ...] = (
+    (b"%PDF-", _Kind.PDF),
+    (b"PK\x03\x04", _Kind.ZIP),
+    (b"\x1a\x45\xdf\xa3", _Kind.MATROSKA),
+    (b"OggS", _Kind.OGG),
+    (b"ID3", _Kind.MP3),
+    (b"\x1f\x8b", _Kind.GZIP),
+)
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+
+
+def _sniff_kind(data: bytes) -> _Kind:
+    """A cheap guess at what a file Pillow cannot read is, so the member knows what they sent."""
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    if data[4:8] == b"ftyp":  # the ISO media family: MP4, MOV, HEIC, AVIF
+        brand = data[8:12]
+        if brand in _HEIF_BRANDS:
+            return _Kind.HEIC
+        if brand in _AVIF_BRANDS:
+            return _Kind.AVIF
+        return _Kind.QUICKTIME if brand == b"qt  " else _Kind.MP4
+    if data.startswith(b"RIFF"):
+        return {b"WAVE": _Kind.WAV, b"AVI ": _Kind.AVI}.get(data[8:12], _Kind.BINARY)
+    return _sniff_text(data[:4096])
+
+
+def _sniff_text(head: bytes) -> _Kind:
+    if b"\x00" in head:
+        return _Kind.BINARY
+    text = head.decode("utf-8", errors="replace")
+    if text.count("\ufffd") > 2:  # a few may come from a character cut at the end of `head`
+        return _Kind.BINARY
+    lowered = text.lstrip("\ufeff \t\r\n").lower()
+    if "<svg" in lowered:
+        return _Kind.SVG
+    if lowered.startswith(("<!doctype html", "<html", "<head", "<body")):
+        return _Kind.HTML
+    if lowered.startswith("<?xml"):
+        return _Kind.XML
+    if lowered.startswith(("{", "[")):
+        return _Kind.JSON
+    return _Kind.TEXT
