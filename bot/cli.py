@@ -307,11 +307,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # httpx logs every request at INFO; that is noise for a person watching progress.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    # The CLI prints its own progress lines; log records would interleave with them, so only problems are
+    # logged unless LOG_LEVEL was asked for explicitly.
+    level = settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # httpx logs every request at INFO, which would show up at LOG_LEVEL=INFO.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     current_job: list[int] = []
     handler = _animate if args.command == "animate" else _wait
     try:
