@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("job_id", type=int)
     wait.add_argument("--out", type=Path)
 
+    commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN and the provider's key)")
     commands.add_parser("models", help="list the models and the options each accepts")
     return parser
 
@@ -297,6 +298,22 @@ def _models() -> int:
     return EXIT_SAVED
 
 
+def _run(settings: Settings) -> int:
+    # discord.py is imported only for `run`: the other commands start faster without it.
+    from bot.app import run_bot  # noqa: PLC0415
+
+    try:
+        settings.require_discord_token()
+        settings.require_provider_key()
+        asyncio.run(run_bot(settings))
+    except (ConfigurationError, StorageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_SAVED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -310,9 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The CLI prints its own progress lines; log records would interleave with them, so only problems are
     # logged unless LOG_LEVEL was asked for explicitly.
     level = settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     # httpx logs every request at INFO, which would show up at LOG_LEVEL=INFO.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    if args.command == "run":
+        return _run(settings)
     current_job: list[int] = []
     handler = _animate if args.command == "animate" else _wait
     try:

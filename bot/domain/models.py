@@ -200,6 +200,7 @@ class Job:
     status_message_id: int | None = None
     thread_id: int | None = None
     delivery_ref: str | None = None
+    upload_limit_bytes: int | None = None
 
     @property
     def model(self) -> str:

@@ -77,6 +77,7 @@ class JobPoller:
             int, float
         ] = {}  # job id -> its current due time; heap entries that disagree are stale
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._look_again: dict[int, float] = {}  # job id -> due time asked for while its step was running
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -127,8 +128,10 @@ class JobPoller:
 
     def _schedule(self, job_id: int, due: float) -> None:
         if job_id in self._in_flight:
-            # The running step reschedules the job when it ends; make it look again right away.
-            due = min(due, self._due.get(job_id, due))
+            # The job's step is running: a heap entry now would be skipped on every pass (a busy loop) and
+            # then overwritten when the step reschedules. Remember the wish; the step's end honours it.
+            self._look_again[job_id] = min(due, self._look_again.get(job_id, due))
+            return
         self._due[job_id] = due
         heapq.heappush(self._heap, (due, job_id))
         self._wake.set()
@@ -142,7 +145,7 @@ class JobPoller:
                 if self._due.get(job_id) != due:
                     heapq.heappop(self._heap)  # stale: the job was rescheduled
                     continue
-                if due > now or job_id in self._in_flight:
+                if due > now:
                     break
                 heapq.heappop(self._heap)
                 del self._due[job_id]
@@ -167,6 +170,11 @@ class JobPoller:
         finally:
             del self._in_flight[job_id]
             self._wake.set()
+        asked = self._look_again.pop(job_id, None)
+        if asked is not None and next_due is not None:
+            next_due = min(next_due, asked)
+        elif asked is not None:
+            next_due = asked  # the step thought the job was over; a callback says look once more
         if next_due is not None and not self._stopping:
             self._schedule(job_id, next_due)
 

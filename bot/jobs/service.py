@@ -35,6 +35,15 @@ class PreparedRequest:
     last_frame: PreparedImage | None = None
 
 
+@dataclass(frozen=True)
+class DeliveryTarget:
+    """Where a front end shows a job: its status message, the thread under it, the upload limit there."""
+
+    status_message_id: int | None = None
+    thread_id: int | None = None
+    upload_limit_bytes: int | None = None
+
+
 class JobTracker(Protocol):
     """What JobService needs from the poller: to be told about a newly queued job."""
 
@@ -70,6 +79,10 @@ class JobService:
         """The provider jobs are submitted to."""
         return self._provider
 
+    def check_options(self, model: str | None, options: RequestedOptions) -> VideoRequest:
+        """Validate the options alone (no I/O): run it before fetching any image."""
+        return self._catalogue.validate(model, options)
+
     async def prepare(
         self,
         model: str | None,
@@ -104,6 +117,7 @@ class JobService:
         *,
         first_frame_url: str | None = None,
         last_frame_url: str | None = None,
+        delivery: DeliveryTarget | None = None,
     ) -> Job:
         """Store the job, send the one paid submit, and hand the job to the poller.
 
@@ -128,6 +142,9 @@ class JobService:
                 deadline_at=now + self._job_timeout_s,
                 first_frame=first.info if first else None,
                 last_frame=last.info if last else None,
+                status_message_id=delivery.status_message_id if delivery else None,
+                thread_id=delivery.thread_id if delivery else None,
+                upload_limit_bytes=delivery.upload_limit_bytes if delivery else None,
             )
         )
         submission = Submission(
@@ -162,6 +179,10 @@ class JobService:
         if job is None or (user_id is not None and job.requester.user_id != user_id):
             raise JobNotFoundError(f"You have no job #{job_id}.")
         return job
+
+    async def recent_jobs(self, user_id: int, *, guild_id: int | None = None, limit: int = 10) -> list[Job]:
+        """A member's latest jobs, newest first."""
+        return await self._store.jobs_for_user(user_id, guild_id=guild_id, limit=limit)
 
     async def cancel(self, job_id: int, user_id: int | None) -> Job:
         """Cancel a queued job at the provider and record it; raises when it cannot be cancelled."""

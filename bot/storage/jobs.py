@@ -63,6 +63,9 @@ class NewJob:
     deadline_at: float
     first_frame: ImageInfo | None = None
     last_frame: ImageInfo | None = None
+    status_message_id: int | None = None
+    thread_id: int | None = None
+    upload_limit_bytes: int | None = None
 
 
 class JobStore:
@@ -78,8 +81,9 @@ class JobStore:
         async with self._conn.execute(
             """
             INSERT INTO jobs (state, provider, model, request_json, origin, user_id, guild_id, channel_id,
-                              first_frame_json, last_frame_json, created_at, updated_at, deadline_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              first_frame_json, last_frame_json, status_message_id, thread_id,
+                              upload_limit_bytes, created_at, updated_at, deadline_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             RETURNING *
             """,
             (
@@ -93,6 +97,9 @@ class JobStore:
                 new.requester.channel_id,
                 _image_to_json(new.first_frame),
                 _image_to_json(new.last_frame),
+                new.status_message_id,
+                new.thread_id,
+                new.upload_limit_bytes,
                 now,
                 now,
                 new.deadline_at,
@@ -261,4 +268,5 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         status_message_id=row["status_message_id"],
         thread_id=row["thread_id"],
         delivery_ref=row["delivery_ref"],
+        upload_limit_bytes=row["upload_limit_bytes"],
     )

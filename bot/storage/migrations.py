@@ -71,6 +71,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE provider_job_id IS NOT NULL;
         """,
     ),
+    Migration(
+        2,
+        "bot_state",
+        """
+        -- Small facts the bot remembers across restarts (the hash of the last synced command set).
+        CREATE TABLE bot_state (
+            key        TEXT PRIMARY KEY,
+            value      TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        -- The per-file upload limit Discord stated when the job was requested (boosts change it).
+        ALTER TABLE jobs ADD COLUMN upload_limit_bytes INTEGER;
+        """,
+    ),
 )
 
 

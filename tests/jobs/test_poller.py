@@ -298,3 +298,26 @@ async def test_a_video_that_cannot_be_fetched_fails_clearly(
     assert ended.error_code == "download_failed"
     assert message in ended.error_message
     assert notifier.delivered == {}
+
+
+async def test_a_poll_asked_for_during_a_running_step_happens_right_after_it_without_blocking_others(
+    store, provider, catalogue, notifier, http
+):
+    provider.gate = asyncio.Event()
+    provider.script = [ProviderStatus(ProviderState.QUEUED, queue_position=2)]
+    poller = make_poller(store, provider, catalogue, notifier, http, poll_interval_s=60.0)
+    await poller.start()
+    busy = await queued_job(store, catalogue, provider)
+    other = await queued_job(store, catalogue, provider)
+    try:
+        poller.track(busy)
+        await provider.wait_until(lambda: provider.in_flight == 1)
+        poller.poll_now(busy.id)  # a callback arrives while the step is still waiting on the provider
+        poller.track(other)
+        # The other job is not held up behind the busy one: it reaches the provider too.
+        await provider.wait_until(lambda: provider.in_flight == 2)
+        provider.gate.set()
+        # With a 60 s interval, only the remembered "look again" explains a second poll of the busy job.
+        await provider.wait_until(lambda: provider.status_calls[busy.provider_job_id] >= 2)
+    finally:
+        await poller.stop()

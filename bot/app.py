@@ -1,0 +1,197 @@
+"""The discord.py bot: wiring the Discord-free services to Discord.
+
+`run_bot` is the composition root behind `seedance-bot run`: settings → HTTP client → store → providers →
+services → bot, all closed again on shutdown (SIGTERM included) without losing a job: every job lives in
+the store, and the next start resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.errors import DomainError
+from bot.domain.models import JobOrigin
+from bot.jobs.errors import JobError
+from bot.jobs.explain import explain_submit_error
+from bot.jobs.poller import JobPoller
+from bot.jobs.service import JobService
+from bot.providers.errors import ProviderError
+from bot.runtime import Runtime, open_runtime
+from bot.settings import ConfigurationError, Settings
+from bot.storage.state import StateStore
+from cogs.delivery import DiscordNotifier
+from cogs.embeds import reply_privately
+
+log = logging.getLogger(__name__)
+
+#: The cogs, loaded in this order. An explicit list: nothing is loaded by scanning folders.
+EXTENSIONS: tuple[str, ...] = ("cogs.animate", "cogs.jobs")
+
+
+def configure_endpoints(settings: Settings) -> None:
+    """Point discord.py's REST and gateway at the configured URLs (a proxy, or a loopback test server)."""
+    discord.http.Route.BASE = settings.discord_api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class SeedanceBot(commands.Bot):
+    """The Seedance bot: slash commands in cogs, jobs driven by the poller, videos posted by the notifier."""
+
+    def __init__(self, runtime: Runtime, *, status_edit_interval_s: float = 5.0) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels, threads and the guild's upload limit; nothing privileged
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=None,
+        )
+        self.runtime = runtime
+        settings = runtime.settings
+        self.notifier = DiscordNotifier(self, edit_interval_s=status_edit_interval_s)
+        self.poller = JobPoller(
+            runtime.store,
+            runtime.providers,
+            runtime.catalogue,
+            self.notifier,
+            runtime.http,
+            poll_interval_s=settings.poll_interval_s,
+            max_concurrency=settings.max_concurrent_polls,
+            max_video_bytes=settings.max_video_bytes,
+            job_filter=lambda job: job.requester.origin is JobOrigin.DISCORD,
+        )
+        self.jobs = JobService(
+            runtime.store,
+            runtime.provider,
+            runtime.catalogue,
+            tracker=self.poller,
+            job_timeout_s=settings.job_timeout_s,
+        )
+        self.state_store = StateStore(runtime.db)
+        self.tree.error(self.on_app_command_error)
+
+    def model_name(self, model_key: str) -> str:
+        """A model's display name, or its key when it is no longer in the catalogue."""
+        try:
+            return self.runtime.catalogue.get(model_key).display_name
+        except DomainError:
+            return model_key
+
+    async def setup_hook(self) -> None:
+        """Load the cogs, resume every job, and sync commands when they changed."""
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        resumed = await self.poller.start()
+        log.info("resumed %d job(s) from the store", resumed)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> bool:
+        """Sync the command set to Discord only when it differs from the last sync; True when it synced.
+
+        Discord allows 200 command creates per guild a day, so a bot that restarts often must not re-sync
+        on every start. With DISCORD_DEV_GUILD_ID the commands go to that guild (instant); otherwise
+        globally.
+        """
+        dev_guild_id = self.runtime.settings.discord_dev_guild_id
+        guild = discord.Object(id=dev_guild_id) if dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = f"command_hash:{self.application_id}:{guild.id if guild else 'global'}"
+        if await self.state_store.get(key) == digest:
+            log.info("commands unchanged since the last sync; not syncing")
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await self.state_store.put(key, digest)
+        log.info("synced %d command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        return True
+
+    async def close(self) -> None:
+        """Stop polling (letting in-flight steps finish), flush status edits, then disconnect."""
+        await self.poller.stop()
+        await self.notifier.close()
+        await super().close()
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """The one place command errors become answers: specific for expected ones, a reference otherwise."""
+        await reply_privately(interaction, describe_command_error(interaction, error))
+
+
+def describe_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str:
+    """The member-facing text for a command error; unexpected errors are logged with a reference id."""
+    cause: BaseException = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    match cause:
+        case DomainError() | JobError():
+            return cause.message
+        case ProviderError():
+            return explain_submit_error(cause).message
+        case app_commands.NoPrivateMessage():
+            return "This command works in servers only."
+        case app_commands.MissingPermissions():
+            missing = ", ".join(p.replace("_", " ").title() for p in cause.missing_permissions)
+            return f"You need the {missing} permission to use this command."
+        case app_commands.BotMissingPermissions():
+            missing = ", ".join(p.replace("_", " ").title() for p in cause.missing_permissions)
+            return f"I need the {missing} permission in this channel to do that."
+        case app_commands.CommandOnCooldown():
+            return f"Slow down a little: try again in {cause.retry_after:.0f} s."
+        case app_commands.TransformerError():
+            return f"“{cause.value}” is not a valid value for that option."
+        case app_commands.CheckFailure():
+            return "You can't use this command here."
+        case _:
+            reference = secrets.token_hex(3).upper()
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("[ref %s] /%s failed unexpectedly", reference, command, exc_info=cause)
+            return (
+                f"Something went wrong on the bot's side (reference `{reference}`). Nothing was charged "
+                "unless you were told the job started. The bot's owner can find the details in its logs."
+            )
+
+
+async def run_bot(
+    settings: Settings,
+    *,
+    on_bot: Callable[[SeedanceBot], None] | None = None,
+    handle_signals: bool = True,
+) -> None:
+    """Run the bot until it is closed (SIGTERM, SIGINT, or `bot.close()`); `on_bot` sees it once built."""
+    token = settings.require_discord_token().get_secret_value()
+    configure_endpoints(settings)
+    async with open_runtime(settings) as runtime:
+        bot = SeedanceBot(runtime)
+        if on_bot is not None:
+            on_bot(bot)
+        loop = asyncio.get_running_loop()
+        closing: set[asyncio.Task[None]] = set()
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, lambda: closing.add(loop.create_task(bot.close())))
+        try:
+            async with bot:
+                await bot.start(token)
+        except discord.LoginFailure as error:
+            raise ConfigurationError("DISCORD_TOKEN was refused by Discord: check the bot token.") from error
+        finally:
+            if handle_signals:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    with contextlib.suppress(ValueError, RuntimeError):
+                        loop.remove_signal_handler(signum)
+            if closing:
+                await asyncio.gather(*closing, return_exceptions=True)

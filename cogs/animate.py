@@ -1,0 +1,221 @@
+"""/animate: turn a member's image into a video, shown in a status message with a thread under it.
+
+The cog only adapts: it acknowledges at once, hands the member's input to JobService, and renders what
+comes back. The image handed to the provider is the copy re-posted in the status message, a URL that stays
+valid for the provider to fetch (option attachments are ephemeral).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.catalogue import PROMPT_MAX_CHARS, SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
+from bot.domain.images import DEFAULT_IMAGE_LIMITS, PreparedImage
+from bot.domain.models import JobOrigin, Ratio, Requester, Resolution
+from bot.jobs.download import download_bytes
+from bot.jobs.errors import FetchError, JobError
+from bot.jobs.service import DeliveryTarget, PreparedRequest
+from bot.presentation import Card, Field, human_size, thread_name, truncate
+from cogs.delivery import frame_filename
+from cogs.embeds import NO_MENTIONS, card_embed, reply_privately
+
+if TYPE_CHECKING:
+    from bot.app import SeedanceBot
+
+log = logging.getLogger(__name__)
+
+#: What the bot needs in a channel to post the status message with the image.
+REQUIRED_PERMISSIONS = ("send_messages", "attach_files", "embed_links")
+
+
+class AttachmentError(JobError):
+    """A Discord attachment cannot be used."""
+
+
+def _model_choices() -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=spec.display_name, value=spec.key) for spec in default_catalogue()]
+
+
+def _card_for_request(prepared: PreparedRequest, mention: str) -> Card:
+    options = prepared.request.options_summary()
+    fields = [Field("Status", "Submitting…", inline=False), Field("Model", prepared.spec.display_name)]
+    fields += [
+        Field(name.replace("_", " ").capitalize(), value)
+        for name, value in options.items()
+        if name != "model"
+    ]
+    return Card(
+        title="Video · Submitting",
+        description=truncate(prepared.request.prompt, 4096),
+        colour=0x3B82F6,
+        fields=tuple(fields),
+        footer=f"Requested by {mention}",
+    )
+
+
+class AnimateCog(commands.Cog):
+    """The /animate command."""
+
+    def __init__(self, bot: SeedanceBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="animate", description="Turn an image into a short video with Seedance")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        image="The first frame: JPEG, PNG, WebP, BMP, TIFF or GIF, 300–6000 px a side, under 30 MB",
+        prompt="What should happen in the video",
+        model="Which Seedance model (default: Seedance 1.5 Pro)",
+        resolution="Output resolution (Seedance 2.0: up to 720p)",
+        ratio="Output aspect ratio (adaptive follows the image)",
+        duration="Seconds of video (1.0 Pro: 2–12, 1.5 Pro: 4–12, 2.0 Pro: 4–15)",
+        audio="Generate sound (1.5 Pro and 2.0 Pro)",
+        camera_fixed="Keep the camera still (1.5 Pro)",
+        seed="Same seed and request give a similar video (2.0 Pro)",
+        last_frame="The last frame, for models that support one",
+    )
+    @app_commands.choices(
+        model=_model_choices(),
+        resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
+        ratio=[app_commands.Choice(name=r.value, value=r.value) for r in Ratio],
+    )
+    async def animate(  # noqa: PLR0917 - discord.py passes each command option as a parameter
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
+        model: app_commands.Choice[str] | None = None,
+        resolution: app_commands.Choice[str] | None = None,
+        ratio: app_commands.Choice[str] | None = None,
+        duration: app_commands.Range[int, 2, 15] | None = None,
+        audio: bool | None = None,
+        camera_fixed: bool | None = None,
+        seed: app_commands.Range[int, SEED_MIN, SEED_MAX] | None = None,
+        last_frame: discord.Attachment | None = None,
+    ) -> None:
+        """Turn an image into a short video with Seedance."""
+        # Acknowledge before any work: Discord drops interactions not answered within 3 seconds.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        model_key = model.value if model else None
+        options = RequestedOptions(
+            prompt=prompt,
+            resolution=resolution.value if resolution else None,
+            ratio=ratio.value if ratio else None,
+            duration_s=duration,
+            generate_audio=audio,
+            camera_fixed=camera_fixed,
+            seed=seed,
+            has_last_frame=last_frame is not None,
+        )
+        # Cheap checks first: a wrong option costs no download.
+        self.bot.jobs.check_options(model_key, options)
+        channel = interaction.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            raise AttachmentError("I can't post in this kind of channel.")
+        self._check_permissions(interaction)
+        first_bytes = await self._download(image, "image")
+        last_bytes = await self._download(last_frame, "last frame") if last_frame else None
+        prepared = await self.bot.jobs.prepare(model_key, options, first_bytes, last_bytes)
+
+        status = await self._post_status(channel, interaction.user, prepared)
+        thread = await self._open_thread(status, interaction, prompt)
+        urls = [attachment.url for attachment in status.attachments]
+        job = await self.bot.jobs.submit(
+            prepared,
+            Requester(
+                origin=JobOrigin.DISCORD,
+                user_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                channel_id=status.channel.id,
+            ),
+            first_frame_url=urls[0] if urls else None,
+            last_frame_url=urls[1] if len(urls) > 1 else None,
+            delivery=DeliveryTarget(
+                status_message_id=status.id,
+                thread_id=thread.id if thread else None,
+                upload_limit_bytes=interaction.filesize_limit,
+            ),
+        )
+        await self.bot.notifier.show_status(job, final=job.state.is_final)
+        if job.state.is_final:
+            await reply_privately(interaction, f"Video #{job.id} did not start. {job.error_message}")
+            return
+        where = f"in {thread.mention}" if thread else "in this channel"
+        await reply_privately(
+            interaction,
+            f"Started video #{job.id}. It will be posted {where} when it is ready: {status.jump_url}",
+        )
+
+    def _check_permissions(self, interaction: discord.Interaction) -> None:
+        permissions = interaction.app_permissions
+        missing = [name for name in REQUIRED_PERMISSIONS if not getattr(permissions, name)]
+        if missing:
+            names = ", ".join(name.replace("_", " ").title() for name in missing)
+            raise AttachmentError(f"I need the {names} permission in this channel to post your video.")
+
+    async def _download(self, attachment: discord.Attachment, label: str) -> bytes:
+        limit = DEFAULT_IMAGE_LIMITS.max_bytes
+        if attachment.size >= limit:
+            raise AttachmentError(
+                f"The {label} is {human_size(attachment.size)}; images must be under {human_size(limit)}."
+            )
+        try:
+            return await download_bytes(
+                self.bot.runtime.http,
+                attachment.url,
+                max_bytes=limit,
+                allowed_hosts=frozenset(self.bot.runtime.settings.discord_cdn_hosts),
+            )
+        except FetchError as error:
+            raise AttachmentError(f"I could not download the {label}: {error.message}") from None
+
+    async def _post_status(
+        self, channel: discord.abc.Messageable, user: discord.User | discord.Member, prepared: PreparedRequest
+    ) -> discord.Message:
+        frames: list[PreparedImage] = [
+            f for f in (prepared.first_frame, prepared.last_frame) if f is not None
+        ]
+        files = [
+            discord.File(io.BytesIO(frame.data), filename=name)
+            for frame, name in zip(
+                frames, [frame_filename(f.info.format) for f in frames[:1]] + ["last-frame.png"], strict=False
+            )
+        ]
+        card = _card_for_request(prepared, user.mention)
+        thumbnail = f"attachment://{files[0].filename}" if files else None
+        try:
+            return await channel.send(
+                content=f"{user.mention} asked for a video",
+                embed=card_embed(card, thumbnail_url=thumbnail),
+                files=files,
+                allowed_mentions=NO_MENTIONS,
+            )
+        except discord.Forbidden:
+            raise AttachmentError(
+                "I can't post in this channel. I need Send Messages, Attach Files and Embed Links here."
+            ) from None
+
+    async def _open_thread(
+        self, status: discord.Message, interaction: discord.Interaction, prompt: str
+    ) -> discord.Thread | None:
+        """A thread under the status message, or None where Discord has no threads (then: the channel)."""
+        if not isinstance(status.channel, discord.TextChannel):
+            return None
+        permissions = interaction.app_permissions
+        if not (permissions.create_public_threads and permissions.send_messages_in_threads):
+            return None
+        try:
+            return await status.create_thread(name=thread_name(None, prompt), auto_archive_duration=1440)
+        except discord.HTTPException as error:
+            log.info("no thread for message %s: %s", status.id, error)
+            return None
+
+
+async def setup(bot: SeedanceBot) -> None:
+    """Load the cog (discord.py extension entry point)."""
+    await bot.add_cog(AnimateCog(bot))

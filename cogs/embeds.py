@@ -1,0 +1,55 @@
+"""Rendering plain presentation data as Discord embeds, and answering privately."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from bot.presentation import Card
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def card_embed(card: Card, *, thumbnail_url: str | None = None) -> discord.Embed:
+    """An embed showing `card`."""
+    embed = discord.Embed(title=card.title, description=card.description, colour=card.colour)
+    for field in card.fields:
+        embed.add_field(name=field.name, value=field.value, inline=field.inline)
+    embed.set_footer(text=card.footer)
+    if thumbnail_url is not None:
+        embed.set_thumbnail(url=thumbnail_url)
+    return embed
+
+
+def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
+    """The jump link of a message, when all its ids are known."""
+    if channel_id is None or message_id is None:
+        return None
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+async def reply_privately(
+    interaction: discord.Interaction, content: str | None = None, *, embed: discord.Embed | None = None
+) -> None:
+    """Answer only the member who ran the command, whether or not the interaction was acknowledged yet."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                content=content or discord.utils.MISSING,
+                embed=embed or discord.utils.MISSING,
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+        else:
+            await interaction.response.send_message(
+                content=content,
+                embed=embed or discord.utils.MISSING,
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+    except discord.HTTPException as error:
+        # The token may have expired (15 min) or the interaction timed out: nothing else to tell them on.
+        log.warning("could not answer interaction %s: %s", interaction.id, error)

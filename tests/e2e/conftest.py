@@ -1,0 +1,141 @@
+"""End-to-end harness: the real bot (through `run_bot`, the entry point of `seedance-bot run`) against the
+loopback Discord and RunComfy doubles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.app import SeedanceBot, run_bot
+from bot.settings import Settings
+from tests.doubles.discord_double import DiscordDouble, GuildSpec, HostedFile, InteractionHandle
+from tests.doubles.media import make_image
+from tests.doubles.runcomfy import RunComfyDouble
+
+RUNCOMFY_KEY = "e2e-runcomfy-key"
+
+
+async def eventually(probe, timeout: float = 10.0):
+    """Re-run the async `probe` until it returns something truthy (store state has no event to await)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+async def job_in_state(bot: SeedanceBot, job_id: int, *states):
+    """Wait until job `job_id` is in one of `states`; return it."""
+
+    async def probe():
+        job = await bot.runtime.store.get(job_id)
+        return job if job is not None and job.state in states else None
+
+    return await eventually(probe)
+
+
+@dataclass
+class BotHarness:
+    """Starts and stops the bot; the same database survives restarts."""
+
+    discord: DiscordDouble
+    runcomfy: RunComfyDouble
+    database: Path
+    overrides: dict[str, object] = field(default_factory=dict)
+    bot: SeedanceBot | None = None
+    task: asyncio.Task[None] | None = None
+
+    def settings(self) -> Settings:
+        values: dict[str, object] = {
+            "discord_token": self.discord.token,
+            "discord_api_base_url": self.discord.api_base,
+            "discord_gateway_url": self.discord.gateway_url,
+            "discord_cdn_hosts": ("127.0.0.1",),
+            "runcomfy_api_key": RUNCOMFY_KEY,
+            "runcomfy_base_url": self.runcomfy.base_url,
+            "database_path": self.database,
+            "poll_interval_s": 0.05,
+            "log_level": "DEBUG",
+        }
+        values.update(self.overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    async def start(self) -> SeedanceBot:
+        built: asyncio.Future[SeedanceBot] = asyncio.get_running_loop().create_future()
+        self.task = asyncio.create_task(
+            run_bot(self.settings(), on_bot=built.set_result, handle_signals=False), name="bot"
+        )
+        self.bot = await asyncio.wait_for(built, 10)
+        bot, task, guild_ids = self.bot, self.task, [guild.id for guild in self.discord.guilds]
+
+        async def guilds_known() -> bool:
+            if task.done():
+                task.result()  # raises what stopped the bot
+            # Interactions need the guilds in the cache; on_ready itself comes 2 s later (guild_ready_timeout).
+            return all(bot.get_guild(guild_id) is not None for guild_id in guild_ids)
+
+        await eventually(guilds_known, timeout=15)
+        return bot
+
+    async def stop(self) -> None:
+        if self.bot is not None and self.task is not None:
+            await self.bot.close()
+            await asyncio.wait_for(self.task, 15)
+        self.bot = None
+        self.task = None
+
+    def image(
+        self, width: int = 640, height: int = 480, *, fmt: str = "PNG", name: str = "frame.png"
+    ) -> HostedFile:
+        """A member's attachment on the Discord CDN."""
+        return self.discord.add_attachment(make_image(width, height, fmt=fmt), name)
+
+    async def animate(self, **options: object) -> InteractionHandle:
+        """A member runs /animate; returns once the bot acknowledged it."""
+        interaction = await self.discord.send_slash_command("animate", options)
+        await interaction.wait_acknowledged()
+        return interaction
+
+
+@pytest.fixture
+def guilds() -> list[GuildSpec]:
+    return [GuildSpec()]
+
+
+@pytest.fixture
+def discord_options() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+async def discord(guilds, discord_options) -> AsyncIterator[DiscordDouble]:
+    async with DiscordDouble(guilds=guilds, **discord_options) as server:
+        yield server
+        assert server.internal_errors == []
+        assert server.unknown_requests == [], "the bot called a route the double does not know"
+
+
+@pytest.fixture
+async def runcomfy() -> AsyncIterator[RunComfyDouble]:
+    async with RunComfyDouble(api_keys=(RUNCOMFY_KEY,)) as server:
+        yield server
+
+
+@pytest.fixture
+async def harness(discord, runcomfy, tmp_path) -> AsyncIterator[BotHarness]:
+    harness = BotHarness(discord=discord, runcomfy=runcomfy, database=tmp_path / "bot.sqlite3")
+    yield harness
+    await harness.stop()
+
+
+@pytest.fixture
+async def bot(harness) -> SeedanceBot:
+    return await harness.start()
