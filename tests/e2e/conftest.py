@@ -79,7 +79,7 @@ class BotHarness:
         async def guilds_known() -> bool:
             if task.done():
                 task.result()  # raises what stopped the bot
-            # Interactions need the guilds in the cache; on_ready itself comes 2 s later (guild_ready_timeout).
+            # Interactions need the guilds in the cache; on_ready comes 2 s later (guild_ready_timeout).
             return all(bot.get_guild(guild_id) is not None for guild_id in guild_ids)
 
         await eventually(guilds_known, timeout=15)
