@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from proc_memory import proc_status_kib, reset_peak_rss_kib
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("JPEG", "PNG")
@@ -107,23 +108,6 @@ def measure_one(folder: Path, fmt: str, case: str) -> dict[str, float | str]:
         "file_mib": len(data) / (1024 * 1024),
         "outcome": str(outcome),
     }
-
-
-def proc_status_kib(field: str) -> int:
-    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise LookupError(field)
-
-
-def reset_peak_rss_kib() -> int:
-    """Reset the peak resident size to the current one, which is returned (KiB).
-
-    getrusage's ru_maxrss cannot be used: Linux carries the parent's peak across fork and exec.
-    """
-    Path("/proc/self/clear_refs").write_text("5")  # "5" resets VmHWM (Linux 4.0+)
-    return proc_status_kib("VmRSS")
 
 
 def main() -> None:

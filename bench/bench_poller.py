@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import httpx  # noqa: E402
+from proc_memory import proc_status_kib, reset_peak_rss_kib  # noqa: E402
 
 from bot.domain.catalogue import ModelSpec, RequestedOptions, default_catalogue  # noqa: E402
 from bot.domain.models import Job, JobOrigin, JobState, ProviderName, Requester  # noqa: E402
@@ -244,20 +245,6 @@ async def build_database(
 
 
 # --- 1. resume (each size in a fresh process) ----------------------------------------------------------
-
-
-def proc_status_kib(field: str) -> int:
-    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise LookupError(field)
-
-
-def reset_peak_rss_kib() -> int:
-    """Reset the peak resident size (VmHWM) to the current one, which is returned (KiB)."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return proc_status_kib("VmRSS")
 
 
 async def measure_resume(path: Path) -> dict[str, Any]:
