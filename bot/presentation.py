@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
-from bot.domain.models import Job, JobState
+from bot.domain.models import Job, JobState, VideoRequest
 
 EMBED_DESCRIPTION_LIMIT = 4096
 EMBED_FIELD_LIMIT = 1024
@@ -102,14 +102,29 @@ def human_size(size_bytes: int) -> str:
     return f"{max(1, round(size_bytes / 1000))} KB"
 
 
-def status_card(job: Job, model_name: str) -> Card:
-    """The status message of a job: the prompt, its options, where it stands."""
-    request = job.request
-    fields = [Field("Status", progress_text(job), inline=False)]
-    fields.append(Field("Model", model_name))
+def _option_fields(request: VideoRequest, model_name: str) -> list[Field]:
+    fields = [Field("Model", model_name)]
     for name, value in request.options_summary().items():
         if name != "model":
             fields.append(Field(name.replace("_", " ").capitalize(), value))
+    return fields
+
+
+def request_card(request: VideoRequest, model_name: str, requester_mention: str) -> Card:
+    """The status message as first posted, before the provider has accepted the job."""
+    return Card(
+        title="Video · Submitting",
+        description=truncate(request.prompt, EMBED_DESCRIPTION_LIMIT),
+        colour=state_colour(JobState.PENDING),
+        fields=(Field("Status", "Submitting…", inline=False), *_option_fields(request, model_name)),
+        footer=f"Requested by {requester_mention}",
+    )
+
+
+def status_card(job: Job, model_name: str) -> Card:
+    """The status message of a job: the prompt, its options, where it stands."""
+    request = job.request
+    fields = [Field("Status", progress_text(job), inline=False), *_option_fields(request, model_name)]
     fields.append(Field("Started", timestamp(job.created_at)))
     if job.finished_at is not None and job.state.is_final:
         fields.append(Field("Ended", timestamp(job.finished_at)))

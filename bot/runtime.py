@@ -17,7 +17,7 @@ from bot.settings import ConfigurationError, Settings
 from bot.storage.database import open_database
 from bot.storage.jobs import JobStore
 
-USER_AGENT = "seedance-bot/0.1 (+https://github.com/seedance-bot)"
+USER_AGENT = "seedance-bot/0.1"
 
 
 @dataclass(frozen=True)

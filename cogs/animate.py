@@ -16,12 +16,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.catalogue import PROMPT_MAX_CHARS, SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
-from bot.domain.images import DEFAULT_IMAGE_LIMITS, PreparedImage
+from bot.domain.images import DEFAULT_IMAGE_LIMITS
 from bot.domain.models import JobOrigin, Ratio, Requester, Resolution
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import FetchError, JobError
 from bot.jobs.service import DeliveryTarget, PreparedRequest
-from bot.presentation import Card, Field, human_size, thread_name, truncate
+from bot.presentation import human_size, request_card, thread_name
 from cogs.delivery import frame_filename
 from cogs.embeds import NO_MENTIONS, card_embed, reply_privately
 
@@ -40,23 +40,6 @@ class AttachmentError(JobError):
 
 def _model_choices() -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=spec.display_name, value=spec.key) for spec in default_catalogue()]
-
-
-def _card_for_request(prepared: PreparedRequest, mention: str) -> Card:
-    options = prepared.request.options_summary()
-    fields = [Field("Status", "Submitting…", inline=False), Field("Model", prepared.spec.display_name)]
-    fields += [
-        Field(name.replace("_", " ").capitalize(), value)
-        for name, value in options.items()
-        if name != "model"
-    ]
-    return Card(
-        title="Video · Submitting",
-        description=truncate(prepared.request.prompt, 4096),
-        colour=0x3B82F6,
-        fields=tuple(fields),
-        footer=f"Requested by {mention}",
-    )
 
 
 class AnimateCog(commands.Cog):
@@ -177,16 +160,12 @@ class AnimateCog(commands.Cog):
     async def _post_status(
         self, channel: discord.abc.Messageable, user: discord.User | discord.Member, prepared: PreparedRequest
     ) -> discord.Message:
-        frames: list[PreparedImage] = [
-            f for f in (prepared.first_frame, prepared.last_frame) if f is not None
-        ]
         files = [
-            discord.File(io.BytesIO(frame.data), filename=name)
-            for frame, name in zip(
-                frames, [frame_filename(f.info.format) for f in frames[:1]] + ["last-frame.png"], strict=False
-            )
+            discord.File(io.BytesIO(frame.data), filename=frame_filename(frame.info.format, stem))
+            for frame, stem in ((prepared.first_frame, "first-frame"), (prepared.last_frame, "last-frame"))
+            if frame is not None
         ]
-        card = _card_for_request(prepared, user.mention)
+        card = request_card(prepared.request, prepared.spec.display_name, user.mention)
         thumbnail = f"attachment://{files[0].filename}" if files else None
         try:
             return await channel.send(

@@ -31,15 +31,11 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
-def frame_filename(job_or_format: Job | str) -> str:
-    """The file name of the first frame in a status message (its embed points at it as the thumbnail)."""
-    fmt = (
-        job_or_format
-        if isinstance(job_or_format, str)
-        else (job_or_format.first_frame.format if job_or_format.first_frame else "PNG")
-    )
-    extension = {"JPEG": "jpg", "TIFF": "tiff"}.get(fmt.upper(), fmt.lower())
-    return f"first-frame.{extension}"
+def frame_filename(image_format: str | None, stem: str = "first-frame") -> str:
+    """The file name of a frame in a status message (its embed points at the first one as the thumbnail)."""
+    fmt = (image_format or "PNG").upper()
+    extension = {"JPEG": "jpg", "TIFF": "tiff"}.get(fmt, fmt.lower())
+    return f"{stem}.{extension}"
 
 
 class DiscordNotifier:
@@ -170,8 +166,9 @@ class DiscordNotifier:
         channel = self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
         message = channel.get_partial_message(job.status_message_id)
         card = status_card(job, self._bot.model_name(job.model))
+        thumbnail = frame_filename(job.first_frame.format if job.first_frame else None)
         try:
-            await message.edit(embed=card_embed(card, thumbnail_url=f"attachment://{frame_filename(job)}"))
+            await message.edit(embed=card_embed(card, thumbnail_url=f"attachment://{thumbnail}"))
         except discord.HTTPException as error:
             # The status message is a courtesy; the job goes on whether or not it can be edited.
             log.warning("job %s: could not edit its status message: %s", job.id, error)

@@ -54,7 +54,7 @@ async def test_sigterm_stops_the_bot_cleanly_and_the_next_start_finishes_the_job
 
         first = await start_bot(environment, tmp_path)
         await discord.wait_until_connected(timeout=20)
-        await discord.wait_until(lambda: discord.commands(), timeout=20)
+        await discord.wait_until(discord.commands, timeout=20)
         image = discord.add_attachment(make_image(640, 480), "frame.png")
         interaction = await discord.send_slash_command("animate", {"image": image, "prompt": "x"})
         assert "Started video #1" in (await interaction.wait_original(timeout=20)).content

@@ -1,0 +1,110 @@
+"""What members read: cards, thread names and notices stay within Discord's limits and say what happened."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.models import (
+    ImageInfo,
+    Job,
+    JobOrigin,
+    JobState,
+    ProviderName,
+    Ratio,
+    Requester,
+    Resolution,
+    VideoRequest,
+)
+from bot.presentation import (
+    EMBED_DESCRIPTION_LIMIT,
+    ended_message,
+    progress_text,
+    request_card,
+    status_card,
+    thread_name,
+    too_large_message,
+)
+
+REQUEST = VideoRequest(
+    model="seedance-1.5-pro",
+    prompt="a fox blinks",
+    resolution=Resolution.P720,
+    ratio=Ratio.ADAPTIVE,
+    duration_s=5,
+    generate_audio=True,
+    camera_fixed=False,
+)
+
+
+def job(**changes) -> Job:
+    values = {
+        "id": 7,
+        "state": JobState.QUEUED,
+        "provider": ProviderName.RUNCOMFY,
+        "request": REQUEST,
+        "requester": Requester(origin=JobOrigin.DISCORD, user_id=1, guild_id=2, channel_id=3),
+        "created_at": 1_700_000_000.0,
+        "updated_at": 1_700_000_000.0,
+        "deadline_at": 1_700_003_600.0,
+    }
+    values.update(changes)
+    return Job(**values)
+
+
+def fields(card) -> dict[str, str]:
+    return {field.name: field.value for field in card.fields}
+
+
+def test_a_queued_card_shows_position_options_and_a_live_timestamp():
+    card = status_card(job(queue_position=3), "Seedance 1.5 Pro")
+    assert card.title == "Video #7 · Queued"
+    assert fields(card)["Status"] == "Queued · position 3"
+    assert fields(card)["Model"] == "Seedance 1.5 Pro"
+    assert (fields(card)["Audio"], fields(card)["Camera fixed"], fields(card)["Duration"]) == (
+        "on",
+        "no",
+        "5 s",
+    )
+    assert fields(card)["Started"] == "<t:1700000000:R>"
+
+
+@pytest.mark.parametrize("state", [JobState.FAILED, JobState.TIMED_OUT, JobState.UNKNOWN, JobState.EXPIRED])
+def test_a_card_that_ended_badly_says_what_happened(state):
+    card = status_card(
+        job(state=state, error_message="The safety filter refused it.", finished_at=1.7e9 + 60),
+        "Seedance 1.5 Pro",
+    )
+    assert fields(card)["What happened"] == "The safety filter refused it."
+    assert "Ended" in fields(card)
+
+
+def test_image_notes_reach_the_member():
+    info = ImageInfo(
+        "GIF", 640, 480, 1000, "P", frames=12, notes=("animated GIF with 12 frames: the first is used",)
+    )
+    assert "animated GIF" in fields(status_card(job(first_frame=info), "m"))["Image"]
+
+
+def test_long_prompts_are_cut_to_discord_limits():
+    long_prompt = "word " * 2000
+    card = request_card(VideoRequest(**{**REQUEST.__dict__, "prompt": long_prompt}), "m", "<@1>")
+    assert len(card.description) <= EMBED_DESCRIPTION_LIMIT
+    name = thread_name(12, "line one\nline two " + "x" * 200)
+    assert len(name) <= 100 and "\n" not in name and name.startswith("#12 line one line two")
+
+
+def test_progress_text_only_shows_what_is_known():
+    assert progress_text(job(state=JobState.RUNNING, progress_percent=42.4)) == "Generating · 42%"
+    assert progress_text(job(state=JobState.RUNNING)) == "Generating"
+
+
+def test_notices_mention_only_the_member_and_say_why():
+    assert ended_message(job(state=JobState.CANCELLED), "<@1>") == (
+        "<@1> video #7 was cancelled. No video will come for it."
+    )
+    failed = ended_message(job(state=JobState.FAILED, error_message="Out of credit."), "<@1>")
+    assert failed.startswith("<@1>") and failed.endswith("Out of credit.")
+    link = too_large_message(job(), "<@1>", 14_200_000, 10_485_760, "https://files.example/v.mp4")
+    assert (
+        "14.2 MB" in link and "10.5 MB upload limit" in link and link.endswith("https://files.example/v.mp4")
+    )
