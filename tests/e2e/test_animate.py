@@ -159,3 +159,15 @@ async def test_a_video_over_the_upload_limit_becomes_a_link_not_a_loss(harness, 
     assert "upload limit" in notice.content
     assert "/files/videos/" in notice.content  # the provider's link
     assert "expires" in notice.content
+
+
+async def test_rapid_progress_does_not_become_an_edit_storm(harness, bot, discord, runcomfy):
+    runcomfy.script(Lifecycle.queued(10).running(5).completes())
+    await (await harness.animate(image=harness.image(), prompt="x")).wait_original(timeout=20)
+    guild = discord.guilds[0]
+    status = next(m for m in bot_messages(discord, guild.text_channel.id) if m.embeds)
+    await job_in_state(bot, 1, JobState.DELIVERED)
+    # 15 visible changes in well under the 5 s edit interval: the first shows at once, the last (Done) is
+    # final and always shown; everything in between is coalesced into at most one trailing edit.
+    assert 2 <= len(status.edits) <= 4, len(status.edits)
+    assert "Done" in status.embeds[0]["title"]
