@@ -38,8 +38,14 @@ class AttachmentError(JobError):
     """A Discord attachment cannot be used."""
 
 
+_CATALOGUE = default_catalogue()
+#: The widest duration any model accepts; each model's own range is checked by the catalogue.
+DURATION_MIN_S = min(spec.duration_range_s[0] for spec in _CATALOGUE)
+DURATION_MAX_S = max(spec.duration_range_s[1] for spec in _CATALOGUE)
+
+
 def _model_choices() -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=spec.display_name, value=spec.key) for spec in default_catalogue()]
+    return [app_commands.Choice(name=spec.display_name, value=spec.key) for spec in _CATALOGUE]
 
 
 class AnimateCog(commands.Cog):
@@ -75,7 +81,7 @@ class AnimateCog(commands.Cog):
         model: app_commands.Choice[str] | None = None,
         resolution: app_commands.Choice[str] | None = None,
         ratio: app_commands.Choice[str] | None = None,
-        duration: app_commands.Range[int, 2, 15] | None = None,
+        duration: app_commands.Range[int, DURATION_MIN_S, DURATION_MAX_S] | None = None,
         audio: bool | None = None,
         camera_fixed: bool | None = None,
         seed: app_commands.Range[int, SEED_MIN, SEED_MAX] | None = None,

@@ -149,3 +149,15 @@ async def test_an_unexpected_error_gives_a_reference_that_is_in_the_log(
     assert len(reference) == 6
     logged = [r for r in caplog.records if reference in r.getMessage()]
     assert logged and logged[0].exc_info is not None
+
+
+async def test_with_a_dev_guild_commands_sync_to_it_instantly_and_not_globally(harness, discord):
+    guild = discord.guilds[0]
+    harness.overrides["discord_dev_guild_id"] = guild.id
+    await harness.start()
+    names = {command["name"] for command in discord.commands(guild)}
+    assert {"animate", "jobs", "job", "cancel"} <= names
+    assert discord.commands(None) == []
+    animate = next(c for c in discord.commands(guild) if c["name"] == "animate")
+    duration = next(o for o in animate["options"] if o["name"] == "duration")
+    assert (duration["min_value"], duration["max_value"]) == (2, 15)
