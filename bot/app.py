@@ -23,13 +23,16 @@ from discord.ext import commands
 
 from bot.domain.errors import DomainError
 from bot.domain.models import JobOrigin
+from bot.domain.quota import MemberLimits, ServerRules
 from bot.jobs.errors import JobError
 from bot.jobs.explain import explain_submit_error
 from bot.jobs.poller import JobPoller
+from bot.jobs.quota import QuotaService
 from bot.jobs.service import JobService
 from bot.providers.errors import ProviderError
 from bot.runtime import Runtime, open_runtime
 from bot.settings import ConfigurationError, Settings
+from bot.storage.quota import QuotaStore
 from bot.storage.state import StateStore
 from cogs.delivery import DiscordNotifier
 from cogs.embeds import reply_privately
@@ -37,7 +40,21 @@ from cogs.embeds import reply_privately
 log = logging.getLogger(__name__)
 
 #: The cogs, loaded in this order. An explicit list: nothing is loaded by scanning folders.
-EXTENSIONS: tuple[str, ...] = ("cogs.animate", "cogs.jobs")
+EXTENSIONS: tuple[str, ...] = ("cogs.animate", "cogs.jobs", "cogs.quota")
+
+
+def build_quota_service(settings: Settings, store: QuotaStore) -> QuotaService:
+    """Quotas with the bot-wide defaults from settings (what applies until moderators say otherwise)."""
+    return QuotaService(
+        store,
+        member_defaults=MemberLimits(
+            credits_per_day=settings.quota_credits_per_day,
+            credits_per_30_days=settings.quota_credits_per_30_days,
+            concurrent_jobs=settings.quota_concurrent_jobs,
+            cooldown_s=settings.quota_cooldown_s,
+        ),
+        server_defaults=ServerRules(credits_per_day=settings.quota_server_credits_per_day),
+    )
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -49,7 +66,9 @@ def configure_endpoints(settings: Settings) -> None:
 class SeedanceBot(commands.Bot):
     """The Seedance bot: slash commands in cogs, jobs driven by the poller, videos posted by the notifier."""
 
-    def __init__(self, runtime: Runtime, *, status_edit_interval_s: float = 5.0) -> None:
+    def __init__(
+        self, runtime: Runtime, quota: QuotaService | None = None, *, status_edit_interval_s: float = 5.0
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads and the guild's upload limit; nothing privileged
         super().__init__(
@@ -79,6 +98,7 @@ class SeedanceBot(commands.Bot):
             runtime.catalogue,
             tracker=self.poller,
             job_timeout_s=settings.job_timeout_s,
+            quota=quota,
         )
         self.state_store = StateStore(runtime.db)
         self.tree.error(self.on_app_command_error)
@@ -174,8 +194,12 @@ async def run_bot(
     """Run the bot until it is closed (SIGTERM, SIGINT, or `bot.close()`); `on_bot` sees it once built."""
     token = settings.require_discord_token().get_secret_value()
     configure_endpoints(settings)
-    async with open_runtime(settings) as runtime:
-        bot = SeedanceBot(runtime)
+    async with open_runtime(settings) as runtime, contextlib.AsyncExitStack() as stack:
+        # The quota store has its own connection: its admissions are transactions that must not swallow
+        # the job store's statements (aiosqlite shares one connection between coroutines).
+        quota_store = await QuotaStore.open(settings.database_path)
+        stack.push_async_callback(quota_store.close)
+        bot = SeedanceBot(runtime, build_quota_service(settings, quota_store))
         if on_bot is not None:
             on_bot(bot)
         loop = asyncio.get_running_loop()

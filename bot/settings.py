@@ -53,12 +53,32 @@ class Settings(BaseSettings):
     http_timeout_s: float = Field(default=30.0, gt=0, le=600)
     log_level: LogLevel = "INFO"
 
+    # Quota defaults for every member of every server, until its moderators say otherwise. Safe by default:
+    # a fresh install cannot run up a large bill. 0 forbids; leave a variable empty for "no limit".
+    quota_credits_per_day: int | None = Field(default=20, ge=0)
+    quota_credits_per_30_days: int | None = Field(default=None, ge=0)
+    quota_concurrent_jobs: int | None = Field(default=3, ge=0)
+    quota_cooldown_s: int | None = Field(default=10, ge=0)
+    quota_server_credits_per_day: int | None = Field(default=200, ge=0)
+
     @field_validator("discord_cdn_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(host.strip().lower() for host in value.split(",") if host.strip())
         return value
+
+    @field_validator(
+        "quota_credits_per_day",
+        "quota_credits_per_30_days",
+        "quota_concurrent_jobs",
+        "quota_cooldown_s",
+        "quota_server_credits_per_day",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unlimited(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -17,13 +17,14 @@ from discord.ext import commands
 
 from bot.domain.catalogue import PROMPT_MAX_CHARS, SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
 from bot.domain.images import DEFAULT_IMAGE_LIMITS
-from bot.domain.models import JobOrigin, Ratio, Requester, Resolution
+from bot.domain.models import Job, JobOrigin, Ratio, Requester, Resolution
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import FetchError, JobError
+from bot.jobs.quota import Member, QuotaExceededError
 from bot.jobs.service import DeliveryTarget, PreparedRequest
 from bot.presentation import human_size, request_card, thread_name
 from cogs.delivery import frame_filename
-from cogs.embeds import NO_MENTIONS, card_embed, reply_privately
+from cogs.embeds import NO_MENTIONS, card_embed, member_of, reply_privately
 
 if TYPE_CHECKING:
     from bot.app import SeedanceBot
@@ -101,8 +102,10 @@ class AnimateCog(commands.Cog):
             seed=seed,
             has_last_frame=last_frame is not None,
         )
-        # Cheap checks first: a wrong option costs no download.
-        self.bot.jobs.check_options(model_key, options)
+        # Cheap checks first: a wrong option or an exhausted quota costs no download and posts nothing.
+        request = self.bot.jobs.check_options(model_key, options)
+        member = member_of(interaction)
+        await self.bot.jobs.check_quota(request, member)
         channel = interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             raise AttachmentError("I can't post in this kind of channel.")
@@ -114,7 +117,35 @@ class AnimateCog(commands.Cog):
         status = await self._post_status(channel, interaction.user, prepared)
         thread = await self._open_thread(status, interaction, prompt)
         urls = [attachment.url for attachment in status.attachments]
-        job = await self.bot.jobs.submit(
+        try:
+            job = await self._submit(
+                prepared, interaction, status=status, thread=thread, urls=urls, member=member
+            )
+        except QuotaExceededError:
+            # Another request of this member (or the server) took the last credits since the early check.
+            await self._withdraw(status, thread)
+            raise
+        await self.bot.notifier.show_status(job, final=job.state.is_final)
+        if job.state.is_final:
+            await reply_privately(interaction, f"Video #{job.id} did not start. {job.error_message}")
+            return
+        where = f"in {thread.mention}" if thread else "in this channel"
+        await reply_privately(
+            interaction,
+            f"Started video #{job.id}. It will be posted {where} when it is ready: {status.jump_url}",
+        )
+
+    async def _submit(
+        self,
+        prepared: PreparedRequest,
+        interaction: discord.Interaction,
+        *,
+        status: discord.Message,
+        thread: discord.Thread | None,
+        urls: list[str],
+        member: Member,
+    ) -> Job:
+        return await self.bot.jobs.submit(
             prepared,
             Requester(
                 origin=JobOrigin.DISCORD,
@@ -129,16 +160,19 @@ class AnimateCog(commands.Cog):
                 thread_id=thread.id if thread else None,
                 upload_limit_bytes=interaction.filesize_limit,
             ),
+            member=member,
         )
-        await self.bot.notifier.show_status(job, final=job.state.is_final)
-        if job.state.is_final:
-            await reply_privately(interaction, f"Video #{job.id} did not start. {job.error_message}")
-            return
-        where = f"in {thread.mention}" if thread else "in this channel"
-        await reply_privately(
-            interaction,
-            f"Started video #{job.id}. It will be posted {where} when it is ready: {status.jump_url}",
-        )
+
+    @staticmethod
+    async def _withdraw(status: discord.Message, thread: discord.Thread | None) -> None:
+        """Remove a status message (and its thread) for a request that did not go ahead."""
+        for target in (thread, status):
+            if target is None:
+                continue
+            try:
+                await target.delete()
+            except discord.HTTPException as error:
+                log.info("could not remove %s: %s", target.id, error)
 
     def _check_permissions(self, interaction: discord.Interaction) -> None:
         permissions = interaction.app_permissions

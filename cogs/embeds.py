@@ -6,6 +6,8 @@ import logging
 
 import discord
 
+from bot.jobs.errors import JobError
+from bot.jobs.quota import Member
 from bot.presentation import Card
 
 log = logging.getLogger(__name__)
@@ -53,3 +55,20 @@ async def reply_privately(
     except discord.HTTPException as error:
         # The token may have expired (15 min) or the interaction timed out: nothing else to tell them on.
         log.warning("could not answer interaction %s: %s", interaction.id, error)
+
+
+class GuildOnlyError(JobError):
+    """A server command used somewhere else (a DM)."""
+
+
+def member_of(interaction: discord.Interaction) -> Member:
+    """The member behind an interaction: their roles and the channel, in the interaction's server."""
+    if interaction.guild_id is None:
+        raise GuildOnlyError("This command works in servers only.")
+    roles = interaction.user.roles if isinstance(interaction.user, discord.Member) else []
+    return Member(
+        guild_id=interaction.guild_id,
+        user_id=interaction.user.id,
+        role_ids=tuple(role.id for role in roles),
+        channel_id=interaction.channel_id,
+    )

@@ -7,7 +7,7 @@ so that a model's real limits are written down exactly once. Values follow `shar
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bot.domain.errors import (
@@ -55,6 +55,9 @@ class ModelSpec:
     supports_last_frame: bool = False
     requires_first_frame: bool = True
     advised_prompt_chars: int | None = None
+    #: Credits per second of video by resolution; None (or a missing resolution) uses the quota defaults.
+    #: Left out of the hash because a mapping is unhashable, so a spec stays usable as a set member.
+    credit_weights: Mapping[Resolution, int] | None = field(default=None, hash=False)
 
     @property
     def supports_audio(self) -> bool:

@@ -201,6 +201,8 @@ class Job:
     thread_id: int | None = None
     delivery_ref: str | None = None
     upload_limit_bytes: int | None = None
+    credits: int | None = None  # what the quota reserved for this job; None when no quota applied
+    usage_tokens: int | None = None  # the provider's own usage figure, when it reports one
 
     @property
     def model(self) -> str:

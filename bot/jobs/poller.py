@@ -287,6 +287,7 @@ class JobPoller:
                     progress_percent=100.0,
                     video_url=status.video_url,
                     cost_usd=status.cost_usd,
+                    usage_tokens=status.usage_tokens,
                     poll_failures=0,
                     next_poll_at=now,
                 )
@@ -301,6 +302,7 @@ class JobPoller:
                     status.error_code or "provider_failed",
                     describe_failure(status.error_code, status.error_message),
                     cost_usd=status.cost_usd,
+                    usage_tokens=status.usage_tokens,
                 )
                 return None
             case ProviderState.CANCELLED:
@@ -392,11 +394,20 @@ class JobPoller:
         return due
 
     async def _end(
-        self, job: Job, to: JobState, code: str, message: str, *, cost_usd: float | None = None
+        self,
+        job: Job,
+        to: JobState,
+        code: str,
+        message: str,
+        *,
+        cost_usd: float | None = None,
+        usage_tokens: int | None = None,
     ) -> None:
         fields: dict[str, object] = {"error_code": code, "error_message": message}
         if cost_usd is not None:
             fields["cost_usd"] = cost_usd
+        if usage_tokens is not None:
+            fields["usage_tokens"] = usage_tokens
         ended = await self._store.transition(job.id, to, expected=(job.state,), **fields)
         if ended is not None:
             log.info("job %s: %s (%s)", job.id, to.value, code)

@@ -18,6 +18,7 @@ from bot.jobs.errors import (
     MissingFrameError,
 )
 from bot.jobs.explain import explain_submit_error
+from bot.jobs.quota import Member, QuotaService
 from bot.providers.base import CancelOutcome, Submission, VideoProvider
 from bot.providers.errors import ProviderError
 from bot.storage.jobs import JobStore, NewJob
@@ -64,6 +65,7 @@ class JobService:
         tracker: JobTracker,
         job_timeout_s: float,
         image_limits: ImageLimits | None = None,
+        quota: QuotaService | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -72,6 +74,7 @@ class JobService:
         self._tracker = tracker
         self._job_timeout_s = job_timeout_s
         self._image_limits = image_limits or ImageLimits()
+        self._quota = quota
         self._clock = clock
 
     @property
@@ -79,9 +82,19 @@ class JobService:
         """The provider jobs are submitted to."""
         return self._provider
 
+    @property
+    def quota(self) -> QuotaService | None:
+        """The quota service, when limits are enforced (the Discord bot)."""
+        return self._quota
+
     def check_options(self, model: str | None, options: RequestedOptions) -> VideoRequest:
         """Validate the options alone (no I/O): run it before fetching any image."""
         return self._catalogue.validate(model, options)
+
+    async def check_quota(self, request: VideoRequest, member: Member) -> None:
+        """The early quota check, before anything is downloaded or posted (raises QuotaExceededError)."""
+        if self._quota is not None:
+            await self._quota.precheck(member, self._catalogue.get(request.model), request)
 
     async def prepare(
         self,
@@ -118,11 +131,14 @@ class JobService:
         first_frame_url: str | None = None,
         last_frame_url: str | None = None,
         delivery: DeliveryTarget | None = None,
+        member: Member | None = None,
     ) -> Job:
         """Store the job, send the one paid submit, and hand the job to the poller.
 
         Returns the job in state QUEUED, or — when the provider refused or did not answer — FAILED or
-        UNKNOWN with the reason in `error_message`. A failed submit is an outcome, not an exception.
+        UNKNOWN with the reason in `error_message`. A failed submit is an outcome, not an exception. With a
+        `member` and a quota service, the job is created only if the member's limits allow it, its credits
+        reserved in the same transaction (QuotaExceededError otherwise).
         """
         first = _frame(prepared.first_frame, first_frame_url)
         last = _frame(prepared.last_frame, last_frame_url)
@@ -134,19 +150,22 @@ class JobService:
                         f"and the {label} has none."
                     )
         now = self._clock()
-        job = await self._store.create(
-            NewJob(
-                provider=self._provider.name,
-                request=prepared.request,
-                requester=requester,
-                deadline_at=now + self._job_timeout_s,
-                first_frame=first.info if first else None,
-                last_frame=last.info if last else None,
-                status_message_id=delivery.status_message_id if delivery else None,
-                thread_id=delivery.thread_id if delivery else None,
-                upload_limit_bytes=delivery.upload_limit_bytes if delivery else None,
-            )
+        new = NewJob(
+            provider=self._provider.name,
+            request=prepared.request,
+            requester=requester,
+            deadline_at=now + self._job_timeout_s,
+            first_frame=first.info if first else None,
+            last_frame=last.info if last else None,
+            status_message_id=delivery.status_message_id if delivery else None,
+            thread_id=delivery.thread_id if delivery else None,
+            upload_limit_bytes=delivery.upload_limit_bytes if delivery else None,
         )
+        if self._quota is not None and member is not None:
+            # Raises QuotaExceededError: then nothing is stored and nothing is sent.
+            job = await self._quota.admit(new, member, prepared.spec)
+        else:
+            job = await self._store.create(new)
         submission = Submission(
             spec=prepared.spec, request=prepared.request, first_frame=first, last_frame=last
         )

@@ -42,6 +42,7 @@ UPDATABLE_FIELDS = frozenset(
         "video_url",
         "video_bytes",
         "cost_usd",
+        "usage_tokens",
         "error_code",
         "error_message",
         "status_message_id",
@@ -66,6 +67,7 @@ class NewJob:
     status_message_id: int | None = None
     thread_id: int | None = None
     upload_limit_bytes: int | None = None
+    credits: int | None = None  # the quota's price of the job, when a quota applies
 
 
 class JobStore:
@@ -77,37 +79,7 @@ class JobStore:
 
     async def create(self, new: NewJob) -> Job:
         """Insert a job in state PENDING and return it."""
-        now = self._clock()
-        async with self._conn.execute(
-            """
-            INSERT INTO jobs (state, provider, model, request_json, origin, user_id, guild_id, channel_id,
-                              first_frame_json, last_frame_json, status_message_id, thread_id,
-                              upload_limit_bytes, created_at, updated_at, deadline_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            RETURNING *
-            """,
-            (
-                JobState.PENDING.value,
-                new.provider.value,
-                new.request.model,
-                json.dumps(_request_to_json(new.request)),
-                new.requester.origin.value,
-                new.requester.user_id,
-                new.requester.guild_id,
-                new.requester.channel_id,
-                _image_to_json(new.first_frame),
-                _image_to_json(new.last_frame),
-                new.status_message_id,
-                new.thread_id,
-                new.upload_limit_bytes,
-                now,
-                now,
-                new.deadline_at,
-            ),
-        ) as cursor:
-            row = await cursor.fetchone()
-        assert row is not None  # RETURNING always yields the inserted row
-        return _row_to_job(row)
+        return await insert_job(self._conn, new, self._clock())
 
     async def get(self, job_id: int) -> Job | None:
         """The job with that id, or None."""
@@ -199,6 +171,45 @@ class JobStore:
         return _row_to_job(row) if row else None
 
 
+async def insert_job(conn: aiosqlite.Connection, new: NewJob, now: float) -> Job:
+    """Insert `new` in state PENDING on `conn` and return it.
+
+    A module function rather than a JobStore method so that the QuotaStore can insert the job inside its own
+    transaction, on its own connection, together with the job's quota reservation.
+    """
+    async with conn.execute(
+        """
+        INSERT INTO jobs (state, provider, model, request_json, origin, user_id, guild_id, channel_id,
+                          first_frame_json, last_frame_json, status_message_id, thread_id,
+                          upload_limit_bytes, credits, created_at, updated_at, deadline_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING *
+        """,
+        (
+            JobState.PENDING.value,
+            new.provider.value,
+            new.request.model,
+            json.dumps(_request_to_json(new.request)),
+            new.requester.origin.value,
+            new.requester.user_id,
+            new.requester.guild_id,
+            new.requester.channel_id,
+            _image_to_json(new.first_frame),
+            _image_to_json(new.last_frame),
+            new.status_message_id,
+            new.thread_id,
+            new.upload_limit_bytes,
+            new.credits,
+            now,
+            now,
+            new.deadline_at,
+        ),
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None  # RETURNING always yields the inserted row
+    return _row_to_job(row)
+
+
 def _to_column(value: Any) -> Any:
     return value.value if isinstance(value, JobState) else value
 
@@ -269,4 +280,6 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         thread_id=row["thread_id"],
         delivery_ref=row["delivery_ref"],
         upload_limit_bytes=row["upload_limit_bytes"],
+        credits=row["credits"],
+        usage_tokens=row["usage_tokens"],
     )

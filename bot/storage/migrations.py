@@ -6,6 +6,7 @@ row that records it, so a crash leaves the schema at a known version.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -85,6 +86,63 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE jobs ADD COLUMN upload_limit_bytes INTEGER;
         """,
     ),
+    Migration(
+        3,
+        "quotas",
+        """
+        -- What moderators set: limits for the server default (target_id 0), a role or a member.
+        CREATE TABLE quota_limits (
+            guild_id    INTEGER NOT NULL,
+            scope       TEXT    NOT NULL CHECK (scope IN ('server', 'role', 'member')),
+            target_id   INTEGER NOT NULL,
+            limits_json TEXT    NOT NULL,
+            updated_at  REAL,
+            updated_by  INTEGER,
+            PRIMARY KEY (guild_id, scope, target_id)
+        );
+        -- Server-wide rules: the server's own budget, channels, bans, banned words.
+        CREATE TABLE quota_rules (
+            guild_id   INTEGER PRIMARY KEY,
+            rules_json TEXT NOT NULL,
+            updated_at REAL,
+            updated_by INTEGER
+        );
+        -- One row per job that a quota admitted: reserved with the job, then committed or released.
+        CREATE TABLE reservations (
+            job_id     INTEGER PRIMARY KEY REFERENCES jobs (id),
+            guild_id   INTEGER,
+            user_id    INTEGER,
+            model      TEXT,
+            credits    INTEGER NOT NULL,
+            state      TEXT    NOT NULL CHECK (state IN ('reserved', 'committed', 'released')),
+            created_at REAL    NOT NULL,
+            settled_at REAL
+        );
+        -- The server's day and month totals.
+        CREATE INDEX reservations_by_guild ON reservations (guild_id, created_at);
+        -- A member's day and 30-day totals.
+        CREATE INDEX reservations_by_member ON reservations (guild_id, user_id, created_at);
+        -- The quota's price of the job, and the provider's own usage figure when it reports one.
+        ALTER TABLE jobs ADD COLUMN credits INTEGER;
+        ALTER TABLE jobs ADD COLUMN usage_tokens INTEGER;
+        -- A reservation is settled by the very statement that ends its job, so no crash can fall between
+        -- the two; the `state = 'reserved'` guard makes settling happen exactly once.
+        CREATE TRIGGER reservations_commit_on_delivery
+        AFTER UPDATE OF state ON jobs
+        WHEN NEW.state = 'delivered'
+        BEGIN
+            UPDATE reservations SET state = 'committed', settled_at = NEW.updated_at
+            WHERE job_id = NEW.id AND state = 'reserved';
+        END;
+        CREATE TRIGGER reservations_release_on_failure
+        AFTER UPDATE OF state ON jobs
+        WHEN NEW.state IN ('failed', 'cancelled', 'expired', 'timed_out', 'unknown')
+        BEGIN
+            UPDATE reservations SET state = 'released', settled_at = NEW.updated_at
+            WHERE job_id = NEW.id AND state = 'reserved';
+        END;
+        """,
+    ),
 )
 
 
@@ -113,6 +171,11 @@ async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] 
             continue
         await conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another connection (the quota store, a second process) may have migrated since we looked.
+            if await _applied(conn, migration.version):
+                await conn.execute("COMMIT")
+                version = migration.version
+                continue
             for statement in _statements(migration.sql):
                 await conn.execute(statement)
             await conn.execute(
@@ -127,8 +190,30 @@ async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] 
     return version
 
 
+async def _applied(conn: aiosqlite.Connection, version: int) -> bool:
+    async with conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cursor:
+        return await cursor.fetchone() is not None
+
+
 def _statements(sql: str) -> list[str]:
-    # executescript() would COMMIT our transaction first, so split the script ourselves; no migration
-    # uses a ';' inside a string literal or trigger body.
+    # executescript() would COMMIT our transaction first, so split the script ourselves on ';'. A trigger's
+    # BEGIN … END body holds ';' of its own, so a CREATE TRIGGER runs on until a line that is exactly `END;`.
+    # No migration uses a ';' inside a string literal.
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements: list[str] = []
+    trigger_pieces: list[str] = []
+    for piece in "\n".join(lines).split(";"):
+        if not trigger_pieces and not _TRIGGER_START.match(piece):
+            if piece.strip():
+                statements.append(piece.strip())
+            continue
+        trigger_pieces.append(piece)
+        if piece.strip() and piece.rstrip().splitlines()[-1].strip().upper() == "END":
+            statements.append(";".join(trigger_pieces).strip())
+            trigger_pieces = []
+    if trigger_pieces:
+        raise MigrationError("A CREATE TRIGGER in a migration has no line that is exactly `END;`.")
+    return statements
+
+
+_TRIGGER_START = re.compile(r"\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b", re.IGNORECASE)

@@ -64,6 +64,8 @@ class BotHarness:
             "database_path": self.database,
             "poll_interval_s": 0.05,
             "log_level": "DEBUG",
+            # Tests that are not about quotas send requests back to back; the bot's other defaults stay on.
+            "quota_cooldown_s": 0,
         }
         values.update(self.overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

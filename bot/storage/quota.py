@@ -1,0 +1,417 @@
+"""The quota store: moderators' limits and rules, usage figures, and admissions that reserve credits.
+
+A job's credits go through reserve → commit → release, each exactly once:
+
+- reserve: `QuotaStore.admit` counts usage, asks the caller's policy, and inserts the job together with a
+  `reserved` reservation in one SQLite transaction, so concurrent submissions cannot both take the last
+  credits;
+- commit / release: triggers from migration 3 settle the reservation in the same UPDATE that moves the job to
+  `delivered` (commit) or to any other final state (release). The job store's guarded transitions let a job
+  end only once, and the triggers touch only a reservation still `reserved`.
+
+SQLite gives isolation per connection, and coroutines sharing one aiosqlite connection would interleave their
+statements inside each other's BEGIN. So the QuotaStore owns a connection of its own, serialises its
+transactions with an asyncio.Lock, and takes SQLite's write lock up front (BEGIN IMMEDIATE); other
+connections, the job store's or another process's, wait on busy_timeout meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import aiosqlite
+
+from bot.domain.models import FINAL_STATES, Job, Resolution
+from bot.domain.quota import MemberLimits, Refusal, ServerRules, Usage
+from bot.storage.database import open_database
+from bot.storage.errors import StorageError
+from bot.storage.jobs import NewJob, insert_job
+
+_DAY_S = 86_400
+_ROLLING_WINDOW_S = 30 * _DAY_S
+_FINAL_STATE_VALUES = tuple(sorted(state.value for state in FINAL_STATES))
+_FINAL_STATES_PLACEHOLDERS = ", ".join("?" for _ in _FINAL_STATE_VALUES)
+
+
+class LimitScope(StrEnum):
+    """Whom a set of limits applies to."""
+
+    SERVER = "server"  # the default for every member of the server
+    ROLE = "role"
+    MEMBER = "member"
+
+
+class ReservationState(StrEnum):
+    """Where a job's credits stand."""
+
+    RESERVED = "reserved"  # counted against the limits while the job runs
+    COMMITTED = "committed"  # the video was delivered: spent for good
+    RELEASED = "released"  # the job ended without a video: no longer counted
+
+
+@dataclass(frozen=True)
+class GuildQuotaConfig:
+    """What moderators set for one server."""
+
+    server_default: MemberLimits | None
+    roles: Mapping[int, MemberLimits]  # by role id
+    members: Mapping[int, MemberLimits]  # by user id
+    rules: ServerRules
+
+
+@dataclass(frozen=True)
+class ReservationRow:
+    """One job's reservation as stored."""
+
+    job_id: int
+    guild_id: int | None
+    user_id: int | None
+    model: str
+    credits: int
+    state: ReservationState
+    created_at: float
+    settled_at: float | None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One member's use of one model over a report's period (reservations created in it)."""
+
+    user_id: int | None
+    model: str
+    jobs: int
+    credits_committed: int
+    credits_reserved: int
+    credits_released: int
+    cost_usd: float | None  # the providers' own figures; None when none was reported
+    usage_tokens: int | None
+
+
+class QuotaRefusedError(StorageError):
+    """The policy refused an admission; no job was created."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class QuotaStore:
+    """Quota configuration, usage and admissions in SQLite, on a connection of its own."""
+
+    def __init__(self, conn: aiosqlite.Connection, *, clock: Callable[[], float] = time.time) -> None:
+        """Use `conn`, which nothing else may use: this store runs transactions on it."""
+        self._conn = conn
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time) -> QuotaStore:
+        """Open a connection of its own to the database at `path` (migrating it if needed)."""
+        return cls(await open_database(path), clock=clock)
+
+    async def close(self) -> None:
+        """Close the store's connection."""
+        async with self._lock:
+            await self._conn.close()
+
+    async def config(self, guild_id: int) -> GuildQuotaConfig:
+        """Every limit and rule set for the server; ServerRules() when no rules were set."""
+        async with self._lock:
+            async with self._conn.execute(
+                "SELECT scope, target_id, limits_json FROM quota_limits WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                limit_rows = await cursor.fetchall()
+            async with self._conn.execute(
+                "SELECT rules_json FROM quota_rules WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                rules_row = await cursor.fetchone()
+        server_default: MemberLimits | None = None
+        roles: dict[int, MemberLimits] = {}
+        members: dict[int, MemberLimits] = {}
+        for row in limit_rows:
+            limits = limits_from_json(row["limits_json"])
+            match LimitScope(row["scope"]):
+                case LimitScope.SERVER:
+                    server_default = limits
+                case LimitScope.ROLE:
+                    roles[row["target_id"]] = limits
+                case LimitScope.MEMBER:
+                    members[row["target_id"]] = limits
+        return GuildQuotaConfig(
+            server_default=server_default,
+            roles=MappingProxyType(roles),
+            members=MappingProxyType(members),
+            rules=rules_from_json(rules_row["rules_json"]) if rules_row else ServerRules(),
+        )
+
+    async def set_limits(
+        self,
+        guild_id: int,
+        scope: LimitScope | Literal["server", "role", "member"],
+        target_id: int,
+        limits: MemberLimits | None,
+        *,
+        by: int | None,
+    ) -> None:
+        """Set the limits of the server default (target_id 0), a role or a member; None resets them."""
+        scope = LimitScope(scope)  # a plain string from a command becomes the enum
+        if scope is LimitScope.SERVER and target_id != 0:
+            raise ValueError("the server default's target_id must be 0")
+        async with self._lock:
+            if limits is None:
+                await self._conn.execute(
+                    "DELETE FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+                    (guild_id, scope.value, target_id),
+                )
+                return
+            await self._conn.execute(
+                """
+                INSERT INTO quota_limits (guild_id, scope, target_id, limits_json, updated_at, updated_by)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET
+                    limits_json = excluded.limits_json,
+                    updated_at = excluded.updated_at,
+                    updated_by = excluded.updated_by
+                """,
+                (guild_id, scope.value, target_id, limits_to_json(limits), self._clock(), by),
+            )
+
+    async def set_rules(self, guild_id: int, rules: ServerRules, *, by: int | None) -> None:
+        """Replace the server's rules."""
+        async with self._lock:
+            await self._conn.execute(
+                """
+                INSERT INTO quota_rules (guild_id, rules_json, updated_at, updated_by) VALUES (?, ?, ?, ?)
+                ON CONFLICT (guild_id) DO UPDATE SET
+                    rules_json = excluded.rules_json,
+                    updated_at = excluded.updated_at,
+                    updated_by = excluded.updated_by
+                """,
+                (guild_id, rules_to_json(rules), self._clock(), by),
+            )
+
+    async def usage(self, guild_id: int, user_id: int, *, now: float | None = None) -> Usage:
+        """The member's and the server's usage at `now` (default: the clock), outside any admission.
+
+        For display and for an early check before the image work; only `admit` decides for real.
+        """
+        async with self._lock:
+            return await self._usage(guild_id, user_id, self._clock() if now is None else now)
+
+    async def admit(self, new: NewJob, *, credits: int, decide: Callable[[Usage], Refusal | None]) -> Job:
+        """Create the job (PENDING, `credits`) with its reservation if `decide` accepts the current usage.
+
+        One transaction: count the usage of the member in the job's server, ask `decide`, insert the job and
+        a `reserved` reservation. Raises QuotaRefusedError (and creates nothing) when `decide` refuses.
+        """
+        guild_id, user_id = new.requester.guild_id, new.requester.user_id
+        async with self._lock:
+            try:
+                # Inside the try: a cancellation during BEGIN still lets the BEGIN run, and must roll back.
+                await self._conn.execute("BEGIN IMMEDIATE")
+                # Read the clock under the write lock, so `now` is never older than any counted reservation.
+                now = self._clock()
+                refusal = decide(await self._usage(guild_id, user_id, now))
+                if refusal is not None:
+                    raise QuotaRefusedError(refusal)
+                job = await insert_job(self._conn, replace(new, credits=credits), now)
+                await self._conn.execute(
+                    """
+                    INSERT INTO reservations (job_id, guild_id, user_id, model, credits, state, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    (job.id, guild_id, user_id, job.model, credits, ReservationState.RESERVED.value, now),
+                )
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+        return job
+
+    async def usage_report(self, guild_id: int, *, since: float, until: float) -> list[UsageRow]:
+        """Per member and model, the jobs admitted in [since, until) and where their credits stand."""
+        async with (
+            self._lock,
+            self._conn.execute(
+                """
+                SELECT r.user_id, r.model, COUNT(*) AS jobs,
+                       SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END) AS committed,
+                       SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END) AS reserved,
+                       SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END) AS released,
+                       SUM(j.cost_usd) AS cost_usd,
+                       SUM(j.usage_tokens) AS usage_tokens
+                FROM reservations AS r JOIN jobs AS j ON j.id = r.job_id
+                WHERE r.guild_id = ? AND r.created_at >= ? AND r.created_at < ?
+                GROUP BY r.user_id, r.model
+                ORDER BY r.user_id, r.model
+                """,
+                (
+                    ReservationState.COMMITTED.value,
+                    ReservationState.RESERVED.value,
+                    ReservationState.RELEASED.value,
+                    guild_id,
+                    since,
+                    until,
+                ),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return [
+            UsageRow(
+                user_id=row["user_id"],
+                model=row["model"],
+                jobs=row["jobs"],
+                credits_committed=row["committed"],
+                credits_reserved=row["reserved"],
+                credits_released=row["released"],
+                cost_usd=row["cost_usd"],
+                usage_tokens=row["usage_tokens"],
+            )
+            for row in rows
+        ]
+
+    async def reservation(self, job_id: int) -> ReservationRow | None:
+        """The job's reservation, or None when no quota admitted it."""
+        sql = "SELECT * FROM reservations WHERE job_id = ?"
+        async with self._lock, self._conn.execute(sql, (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return ReservationRow(
+            job_id=row["job_id"],
+            guild_id=row["guild_id"],
+            user_id=row["user_id"],
+            model=row["model"],
+            credits=row["credits"],
+            state=ReservationState(row["state"]),
+            created_at=row["created_at"],
+            settled_at=row["settled_at"],
+        )
+
+    async def _usage(self, guild_id: int | None, user_id: int | None, now: float) -> Usage:
+        # Caller holds the lock. `IS` rather than `=` so a job without a server or member (a DM) still
+        # compares equal to its peers instead of never matching.
+        day_start = now - now % _DAY_S  # unix time has no leap seconds, so this is midnight UTC
+        window_start = now - _ROLLING_WINDOW_S
+        month_start = datetime.fromtimestamp(now, UTC).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
+        # No upper bound at `now`: a clock stepped back must not hide the credits just reserved.
+        async with self._conn.execute(
+            """
+            SELECT
+                SUM(CASE WHEN user_id IS :user AND created_at >= :day THEN credits ELSE 0 END),
+                SUM(CASE WHEN user_id IS :user AND created_at > :window THEN credits ELSE 0 END),
+                MIN(CASE WHEN user_id IS :user AND created_at > :window THEN created_at END),
+                SUM(CASE WHEN created_at >= :day THEN credits ELSE 0 END),
+                SUM(CASE WHEN created_at >= :month THEN credits ELSE 0 END)
+            FROM reservations
+            WHERE guild_id IS :guild AND state IN (:reserved, :committed)
+              AND created_at >= MIN(:day, :window, :month)
+            """,
+            {
+                "user": user_id,
+                "guild": guild_id,
+                "day": day_start,
+                "window": window_start,
+                "month": month_start.timestamp(),
+                "reserved": ReservationState.RESERVED.value,
+                "committed": ReservationState.COMMITTED.value,
+            },
+        ) as cursor:
+            credits = await cursor.fetchone()
+        # `+guild_id` keeps the planner on jobs_by_user: a member has far fewer jobs than a server.
+        async with self._conn.execute(
+            f"""
+            SELECT COUNT(CASE WHEN state NOT IN ({_FINAL_STATES_PLACEHOLDERS}) THEN 1 END), MAX(created_at)
+            FROM jobs WHERE user_id IS ? AND +guild_id IS ?
+            """,
+            (*_FINAL_STATE_VALUES, user_id, guild_id),
+        ) as cursor:
+            jobs = await cursor.fetchone()
+        assert credits is not None and jobs is not None  # aggregates always yield one row
+        return Usage(
+            now=now,
+            member_credits_today=credits[0] or 0,
+            member_credits_30_days=credits[1] or 0,
+            member_30_days_oldest_at=credits[2],
+            server_credits_today=credits[3] or 0,
+            server_credits_this_month=credits[4] or 0,
+            member_active_jobs=jobs[0],
+            member_last_submit_at=jobs[1],
+        )
+
+    async def _rollback(self) -> None:
+        # Shielded so a cancellation arriving now cannot leave the transaction, and SQLite's write lock, open.
+        try:
+            await asyncio.shield(self._conn.execute("ROLLBACK"))
+        except sqlite3.OperationalError as error:
+            # BEGIN or COMMIT itself failed and left no transaction to roll back.
+            if "no transaction is active" not in str(error):
+                raise
+
+
+def limits_to_json(limits: MemberLimits) -> str:
+    """MemberLimits as the JSON stored in `quota_limits` (None kept: it means "no limit")."""
+    data: dict[str, Any] = {
+        "credits_per_day": limits.credits_per_day,
+        "credits_per_30_days": limits.credits_per_30_days,
+        "concurrent_jobs": limits.concurrent_jobs,
+        "cooldown_s": limits.cooldown_s,
+        "allowed_models": None if limits.allowed_models is None else sorted(limits.allowed_models),
+        "max_resolution": None if limits.max_resolution is None else limits.max_resolution.value,
+        "max_duration_s": limits.max_duration_s,
+    }
+    return json.dumps(data, sort_keys=True)
+
+
+def limits_from_json(raw: str) -> MemberLimits:
+    """The inverse of `limits_to_json`; a missing key is "no limit"."""
+    data = json.loads(raw)
+    models = data.get("allowed_models")
+    resolution = data.get("max_resolution")
+    return MemberLimits(
+        credits_per_day=data.get("credits_per_day"),
+        credits_per_30_days=data.get("credits_per_30_days"),
+        concurrent_jobs=data.get("concurrent_jobs"),
+        cooldown_s=data.get("cooldown_s"),
+        allowed_models=None if models is None else frozenset(models),
+        max_resolution=None if resolution is None else Resolution(resolution),
+        max_duration_s=data.get("max_duration_s"),
+    )
+
+
+def rules_to_json(rules: ServerRules) -> str:
+    """ServerRules as the JSON stored in `quota_rules`."""
+    channels = rules.allowed_channel_ids
+    data: dict[str, Any] = {
+        "credits_per_day": rules.credits_per_day,
+        "credits_per_month": rules.credits_per_month,
+        "allowed_channel_ids": None if channels is None else sorted(channels),
+        "banned_user_ids": sorted(rules.banned_user_ids),
+        "banned_words": list(rules.banned_words),
+    }
+    return json.dumps(data, sort_keys=True)
+
+
+def rules_from_json(raw: str) -> ServerRules:
+    """The inverse of `rules_to_json`; a missing key takes ServerRules' default."""
+    data = json.loads(raw)
+    channels = data.get("allowed_channel_ids")
+    return ServerRules(
+        credits_per_day=data.get("credits_per_day"),
+        credits_per_month=data.get("credits_per_month"),
+        allowed_channel_ids=None if channels is None else frozenset(channels),
+        banned_user_ids=frozenset(data.get("banned_user_ids", ())),
+        banned_words=tuple(data.get("banned_words", ())),
+    )
