@@ -164,11 +164,9 @@ def describe_command_error(interaction: discord.Interaction, error: app_commands
         case app_commands.NoPrivateMessage():
             return "This command works in servers only."
         case app_commands.MissingPermissions():
-            missing = ", ".join(p.replace("_", " ").title() for p in cause.missing_permissions)
-            return f"You need the {missing} permission to use this command."
+            return f"Only members with {_permission_names(cause.missing_permissions)} can use this command."
         case app_commands.BotMissingPermissions():
-            missing = ", ".join(p.replace("_", " ").title() for p in cause.missing_permissions)
-            return f"I need the {missing} permission in this channel to do that."
+            return f"I need {_permission_names(cause.missing_permissions)} in this channel to do that."
         case app_commands.CommandOnCooldown():
             return f"Slow down a little: try again in {cause.retry_after:.0f} s."
         case app_commands.TransformerError():
@@ -183,6 +181,15 @@ def describe_command_error(interaction: discord.Interaction, error: app_commands
                 f"Something went wrong on the bot's side (reference `{reference}`). Nothing was charged "
                 "unless you were told the job started. The bot's owner can find the details in its logs."
             )
+
+
+#: Permissions as Discord's own settings screens name them.
+_PERMISSION_LABELS = {"manage_guild": "Manage Server", "manage_channels": "Manage Channels"}
+
+
+def _permission_names(permissions: list[str]) -> str:
+    labels = [_PERMISSION_LABELS.get(name, name.replace("_", " ").title()) for name in permissions]
+    return " and ".join(f"the {label} permission" for label in labels)
 
 
 async def run_bot(

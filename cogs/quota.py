@@ -48,9 +48,10 @@ def _limits_embed(title: str, limits: MemberLimits, rules: ServerRules | None = 
 
 def _require_moderator(interaction: discord.Interaction) -> None:
     # default_member_permissions only sets who sees the command by default; admins can change that.
+    # A check failure must be an AppCommandError to reach the tree's error handler.
     permissions = interaction.permissions
     if not (permissions.manage_guild or permissions.administrator):
-        raise ModeratorOnlyError("Only moderators with the Manage Server permission can do that.")
+        raise app_commands.MissingPermissions(["manage_guild"])
 
 
 class QuotaCog(commands.Cog):
