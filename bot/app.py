@@ -21,6 +21,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.domain.catalogue import Catalogue
 from bot.domain.errors import DomainError
 from bot.domain.models import JobOrigin
 from bot.domain.quota import MemberLimits, ServerRules
@@ -43,10 +44,11 @@ log = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = ("cogs.animate", "cogs.jobs", "cogs.quota")
 
 
-def build_quota_service(settings: Settings, store: QuotaStore) -> QuotaService:
+def build_quota_service(settings: Settings, store: QuotaStore, catalogue: Catalogue) -> QuotaService:
     """Quotas with the bot-wide defaults from settings (what applies until moderators say otherwise)."""
     return QuotaService(
         store,
+        model_names={spec.key: spec.display_name for spec in catalogue},
         member_defaults=MemberLimits(
             credits_per_day=settings.quota_credits_per_day,
             credits_per_30_days=settings.quota_credits_per_30_days,
@@ -206,7 +208,7 @@ async def run_bot(
         # the job store's statements (aiosqlite shares one connection between coroutines).
         quota_store = await QuotaStore.open(settings.database_path)
         stack.push_async_callback(quota_store.close)
-        bot = SeedanceBot(runtime, build_quota_service(settings, quota_store))
+        bot = SeedanceBot(runtime, build_quota_service(settings, quota_store, runtime.catalogue))
         if on_bot is not None:
             on_bot(bot)
         loop = asyncio.get_running_loop()

@@ -108,7 +108,19 @@ class QuotaCog(commands.Cog):
         running = f"{usage.member_active_jobs}"
         if limits.concurrent_jobs is not None:
             running += f" of {limits.concurrent_jobs} at a time"
-        embed.add_field(name="Videos in progress", value=running)
+        active = [
+            job
+            for job in await self.bot.jobs.recent_jobs(member.user_id, guild_id=member.guild_id, limit=25)
+            if not job.state.is_final
+        ]
+        if active:
+            running += "\n" + "\n".join(
+                job_line(
+                    job, message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
+                )
+                for job in active
+            )
+        embed.add_field(name="Videos in progress", value=truncate(running, 1024), inline=False)
         for name, value in describe_limits(limits):
             if name.startswith(("Allowed", "Max", "Cooldown")):
                 embed.add_field(name=name, value=value)

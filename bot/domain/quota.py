@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -116,6 +116,12 @@ class QuotaCheck:
     rules: ServerRules
     usage: Usage
     resolution_order: tuple[Resolution, ...] = RESOLUTION_ORDER
+    #: Display names by model key, so refusals name models as members chose them ("Seedance 1.5 Pro").
+    model_names: Mapping[str, str] = field(default_factory=dict)
+
+    def model_name(self, key: str) -> str:
+        """A model's display name, or its key when none was given."""
+        return self.model_names.get(key, key)
 
 
 #: The fresh-install limits: safe without any configuration. The settings layer passes its own values to
@@ -272,10 +278,13 @@ def _model(check: QuotaCheck) -> Refusal | None:
     if allowed is None or check.request.model in allowed:
         return None
     if not allowed:
-        return Refusal(LimitName.MODEL, f"You may not use {check.request.model}, or any other model.")
+        return Refusal(
+            LimitName.MODEL, f"You may not use {check.model_name(check.request.model)}, or any other model."
+        )
     return Refusal(
         LimitName.MODEL,
-        f"You may not use {check.request.model}. Models you may use: {', '.join(sorted(allowed))}.",
+        f"You may not use {check.model_name(check.request.model)}. "
+        f"Models you may use: {', '.join(sorted(check.model_name(key) for key in allowed))}.",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.domain.catalogue import ModelSpec
@@ -64,10 +64,12 @@ class QuotaService:
         store: QuotaStore,
         *,
         member_defaults: MemberLimits,
+        model_names: Mapping[str, str] | None = None,
         server_defaults: ServerRules,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._model_names = dict(model_names or {})
         self._member_defaults = member_defaults
         self._server_defaults = server_defaults
         self._clock = clock
@@ -123,8 +125,8 @@ class QuotaService:
         usage = await self._store.usage(member.guild_id, member.user_id, now=self._clock())
         return QuotaOverview(limits=limits, rules=rules, usage=usage)
 
-    @staticmethod
     def _check(
+        self,
         member: Member,
         request: VideoRequest,
         cost: int,
@@ -141,4 +143,5 @@ class QuotaService:
             limits=limits,
             rules=rules,
             usage=usage,
+            model_names=self._model_names,
         )

@@ -56,7 +56,7 @@ async def test_the_daily_credit_limit_names_usage_and_reset_before_anything_is_p
     assert not any(r.path.startswith("/attachments/") and r.status == 200 for r in discord.requests[-5:])
 
 
-async def test_concurrent_videos_and_cooldown_limits(harness, discord, runcomfy):
+async def test_videos_at_a_time_and_quota_lists_the_running_one(harness, discord, runcomfy):
     harness.overrides.update(quota_concurrent_jobs=1, quota_cooldown_s=0)
     await harness.start()
     runcomfy.script(Lifecycle.queued(1, hold=True).completes())
@@ -64,6 +64,9 @@ async def test_concurrent_videos_and_cooldown_limits(harness, discord, runcomfy)
     refused = await animate(harness)
     assert "1 video" in refused.content and "in progress" in refused.content
     assert runcomfy.submit_count == 1
+    quota = await (await discord.send_slash_command("quota", user=MEMBER)).wait_original(timeout=10)
+    running = next(f for f in quota.embeds[0]["fields"] if f["name"] == "Videos in progress")
+    assert running["value"].startswith("1 of 1 at a time") and "#1" in running["value"]
 
 
 async def test_cooldown_between_requests(harness, discord, runcomfy):
@@ -159,3 +162,24 @@ async def test_moderators_see_and_cancel_any_job_in_the_server(harness, discord,
     reply = await admin(discord, "cancel", {"id": 1})
     assert "Cancelled video #1" in reply.content
     await job_in_state(harness.bot, 1, JobState.CANCELLED)
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "request_options", "expected"),
+    [
+        ("limits set", {"models": "seedance-1.0-pro"}, {}, "Seedance 1.5 Pro"),
+        ("limits set", {"max_resolution": "480p"}, {"resolution": "720p"}, "480p"),
+        ("budget", {"credits_per_day": 7}, {}, "server"),
+    ],
+)
+async def test_model_resolution_and_server_budget_limits(
+    harness, discord, runcomfy, command, options, request_options, expected
+):
+    await harness.start()
+    await admin(discord, command, options)
+    if command == "budget":
+        assert "Started" in (await animate(harness, user=MODERATOR)).content  # 5 of the server's 7 credits
+    refused = await animate(harness, **request_options)
+    assert refused.ephemeral
+    assert expected in refused.content
+    assert runcomfy.submit_count == (1 if command == "budget" else 0)
