@@ -10,6 +10,7 @@ import aiosqlite
 import httpx
 
 from bot.domain.catalogue import Catalogue, default_catalogue
+from bot.domain.errors import DomainError
 from bot.domain.models import ProviderName
 from bot.providers.base import VideoProvider
 from bot.providers.runcomfy import RunComfyProvider
@@ -35,6 +36,14 @@ class Runtime:
     def provider(self) -> VideoProvider:
         """The provider selected by SEEDANCE_PROVIDER."""
         return self.providers[self.settings.seedance_provider]
+
+
+def build_catalogue(settings: Settings) -> Catalogue:
+    """The model catalogue with the configured credit weights, or ConfigurationError naming a bad model."""
+    try:
+        return default_catalogue().with_credit_weights(settings.credit_weights)
+    except DomainError as error:
+        raise ConfigurationError(f"CREDIT_WEIGHTS: {error.message}") from None
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -73,6 +82,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             http=http,
             db=db,
             store=JobStore(db),
-            catalogue=default_catalogue(),
+            catalogue=build_catalogue(settings),
             providers=providers,
         )

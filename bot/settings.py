@@ -5,13 +5,14 @@ Built once in the composition root (`bot.cli`) and passed down; nothing else rea
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from bot.domain.models import ProviderName
+from bot.domain.models import ProviderName, Resolution
 
 DEFAULT_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     quota_concurrent_jobs: int | None = Field(default=3, ge=0)
     quota_cooldown_s: int | None = Field(default=10, ge=0)
     quota_server_credits_per_day: int | None = Field(default=200, ge=0)
+    #: Credits per second of video by model and resolution, as JSON, e.g.
+    #: {"seedance-2.0-pro": {"480p": 2, "720p": 4}}; unnamed models and resolutions keep 1/2/4.
+    credit_weights: dict[str, dict[Resolution, int]] = Field(default_factory=dict)
 
     @field_validator("discord_cdn_hosts", mode="before")
     @classmethod
@@ -79,6 +83,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unlimited(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("credit_weights")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, dict[Resolution, int]]) -> dict[str, dict[Resolution, int]]:
+        for model, weights in value.items():
+            for resolution, weight in weights.items():
+                if weight < 0:
+                    raise ValueError(f"{model} {resolution.value}: a weight cannot be negative")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -122,6 +135,11 @@ def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning the first validation problem into one line that names the variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as error:
+        # Raised before validation when a structured value (CREDIT_WEIGHTS) is not JSON.
+        match = re.search(r'field "(\w+)"', str(error))
+        name = match.group(1).upper() if match else "settings"
+        raise ConfigurationError(f"{name}: is not valid JSON") from None
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"

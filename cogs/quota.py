@@ -14,7 +14,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.models import Resolution
-from bot.domain.quota import MemberLimits, ServerRules, day_start, describe_limits, next_day_start
+from bot.domain.quota import (
+    DEFAULT_RESOLUTION_WEIGHTS,
+    MemberLimits,
+    ServerRules,
+    day_start,
+    describe_limits,
+    next_day_start,
+)
 from bot.jobs.errors import JobError
 from bot.jobs.quota import Member, QuotaService
 from bot.presentation import job_line, timestamp, truncate
@@ -124,7 +131,7 @@ class QuotaCog(commands.Cog):
         for name, value in describe_limits(limits):
             if name.startswith(("Allowed", "Max", "Cooldown")):
                 embed.add_field(name=name, value=value)
-        embed.set_footer(text="A video costs its seconds × 1 (480p), 2 (720p) or 4 (1080p) credits.")
+        embed.set_footer(text="Credits per second of video:\n" + "\n".join(self._rates()))
         await reply_privately(interaction, embed=embed)
 
     # --- limits -----------------------------------------------------------------------------------------
@@ -404,6 +411,15 @@ class QuotaCog(commands.Cog):
         await reply_privately(interaction, f"Cancelled video #{cancelled.id} of <@{job.requester.user_id}>.")
 
     # --- helpers ----------------------------------------------------------------------------------------
+
+    def _rates(self) -> list[str]:
+        """Each model's credits per second at each of its resolutions."""
+        lines = []
+        for spec in self.bot.runtime.catalogue:
+            weights = {**DEFAULT_RESOLUTION_WEIGHTS, **(spec.credit_weights or {})}
+            rates = ", ".join(f"{weights[r]} at {r.value}" for r in spec.resolutions)
+            lines.append(f"{spec.display_name}: {rates}")
+        return lines
 
     @staticmethod
     def _target(role: discord.Role | None, member: discord.Member | None) -> tuple[Scope, int, str]:

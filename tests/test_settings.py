@@ -79,3 +79,36 @@ def test_secrets_are_not_echoed(monkeypatch):
     settings = load_settings()
     assert "super-secret-value" not in repr(settings)
     assert "super-secret-value" not in str(settings.runcomfy_api_key)
+
+
+def test_credit_weights_are_configurable_per_model(monkeypatch):
+    from bot.domain.catalogue import RequestedOptions
+    from bot.domain.quota import credits_for
+    from bot.runtime import build_catalogue
+
+    monkeypatch.setenv("CREDIT_WEIGHTS", '{"seedance-2.0-pro": {"720p": 3}}')
+    catalogue = build_catalogue(load_settings())
+    two, one_five = catalogue.get("seedance-2.0-pro"), catalogue.get("seedance-1.5-pro")
+    assert (
+        credits_for(two, catalogue.validate(two.key, RequestedOptions(prompt="x", resolution="720p"))) == 15
+    )
+    assert credits_for(two, catalogue.validate(two.key, RequestedOptions(prompt="x", resolution="480p"))) == 5
+    assert credits_for(one_five, catalogue.validate(one_five.key, RequestedOptions(prompt="x"))) == 5
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"sora": {"720p": 3}}', "no model called “sora”"),
+        ('{"seedance-2.0-pro": {"4k": 3}}', "'480p'"),
+        ('{"seedance-2.0-pro": {"720p": -1}}', "cannot be negative"),
+        ("not json", "CREDIT_WEIGHTS"),
+    ],
+)
+def test_bad_credit_weights_are_named(monkeypatch, value, message):
+    from bot.runtime import build_catalogue
+
+    monkeypatch.setenv("CREDIT_WEIGHTS", value)
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        build_catalogue(load_settings())
+    assert str(caught.value).startswith("CREDIT_WEIGHTS")

@@ -7,7 +7,7 @@ so that a model's real limits are written down exactly once. Values follow `shar
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from bot.domain.errors import (
@@ -176,6 +176,18 @@ class Catalogue:
             raise UnknownModelError(
                 f"There is no model called “{key}”. Choose one of: {', '.join(self._models)}."
             ) from None
+
+    def with_credit_weights(self, weights: Mapping[str, Mapping[Resolution, int]]) -> Catalogue:
+        """A copy whose models cost what `weights` says per second and resolution (others keep theirs)."""
+        for key in weights:
+            self.get(key)  # an unknown model is a configuration mistake: say so
+        models = tuple(
+            replace(spec, credit_weights={**(spec.credit_weights or {}), **weights[spec.key]})
+            if spec.key in weights
+            else spec
+            for spec in self
+        )
+        return Catalogue(models, self.default_key)
 
     def validate(self, model_key: str | None, options: RequestedOptions) -> VideoRequest:
         """Check `options` against the chosen model and fill in its defaults."""
