@@ -318,6 +318,15 @@ class QuotaCog(commands.Cog):
             ),
         )
 
+    @words.command(name="list", description="The words and phrases refused in prompts")
+    async def words_list(self, interaction: discord.Interaction) -> None:
+        """The words and phrases refused in prompts."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        config = await self.quota.store.config(member_of(interaction).guild_id)
+        words = config.rules.banned_words
+        text = ", ".join(f"`{word}`" for word in words) if words else "No words are banned."
+        await reply_privately(interaction, truncate(text, 2000))
+
     # --- usage and jobs ---------------------------------------------------------------------------------
 
     @admin.command(name="usage", description="Credits used per member and model, with a CSV file")

@@ -101,6 +101,7 @@ async def test_a_moderator_sets_limits_and_the_member_meets_them(harness, discor
     assert "Started" in (await animate(harness, duration=4)).content
 
     await admin(discord, "words add", {"words": "explosion, gore"})
+    assert (await admin(discord, "words list")).content == "`explosion`, `gore`"
     refused = await animate(harness, prompt="A big EXPLOSION in the harbour", duration=4)
     assert "explosion" in refused.content.lower()
 
