@@ -20,7 +20,7 @@ from bot.domain.images import DEFAULT_IMAGE_LIMITS
 from bot.domain.models import Job, JobOrigin, Ratio, Requester, Resolution
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import FetchError, JobError
-from bot.jobs.quota import Member, QuotaExceededError
+from bot.jobs.quota import Member
 from bot.jobs.service import DeliveryTarget, PreparedRequest
 from bot.presentation import human_size, request_card, thread_name
 from cogs.delivery import frame_filename
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 REQUIRED_PERMISSIONS = ("send_messages", "attach_files", "embed_links")
 
 
-class AttachmentError(JobError):
-    """A Discord attachment cannot be used."""
+class AnimateRefusedError(JobError):
+    """The request cannot go ahead here: an unusable attachment, a channel the bot cannot post in."""
 
 
 _CATALOGUE = default_catalogue()
@@ -108,27 +108,30 @@ class AnimateCog(commands.Cog):
         await self.bot.jobs.check_quota(request, member)
         channel = interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
-            raise AttachmentError("I can't post in this kind of channel.")
+            raise AnimateRefusedError("I can't post in this kind of channel.")
         self._check_permissions(interaction)
         first_bytes = await self._download(image, "image")
         last_bytes = await self._download(last_frame, "last frame") if last_frame else None
         prepared = await self.bot.jobs.prepare(model_key, options, first_bytes, last_bytes)
 
         status = await self._post_status(channel, interaction.user, prepared)
-        thread = await self._open_thread(status, interaction, prompt)
-        urls = [attachment.url for attachment in status.attachments]
         try:
-            job = await self._submit(
-                prepared, interaction, status=status, thread=thread, urls=urls, member=member
-            )
-        except QuotaExceededError:
-            # Another request of this member (or the server) took the last credits since the early check.
-            await self._withdraw(status, thread)
+            job = await self._submit(prepared, interaction, status=status, member=member)
+        except Exception:
+            # Nothing was started: most often another request took the last credits since the early check
+            # (QuotaExceededError). Take the status message back; the error handler answers the member.
+            await self._withdraw(status)
             raise
-        await self.bot.notifier.show_status(job, final=job.state.is_final)
         if job.state.is_final:
+            await self.bot.notifier.show_status(job, final=True)
             await reply_privately(interaction, f"Video #{job.id} did not start. {job.error_message}")
             return
+        # The thread comes only once the job is admitted: a bot may delete its own message, but deleting a
+        # thread needs Manage Threads, which it is not given.
+        thread = await self._open_thread(status, interaction, prompt)
+        if thread is not None:
+            job = await self.bot.jobs.set_thread(job.id, thread.id) or job
+        await self.bot.notifier.show_status(job, final=False)
         where = f"in {thread.mention}" if thread else "in this channel"
         await reply_privately(
             interaction,
@@ -141,10 +144,9 @@ class AnimateCog(commands.Cog):
         interaction: discord.Interaction,
         *,
         status: discord.Message,
-        thread: discord.Thread | None,
-        urls: list[str],
         member: Member,
     ) -> Job:
+        urls = [attachment.url for attachment in status.attachments]
         return await self.bot.jobs.submit(
             prepared,
             Requester(
@@ -156,35 +158,30 @@ class AnimateCog(commands.Cog):
             first_frame_url=urls[0] if urls else None,
             last_frame_url=urls[1] if len(urls) > 1 else None,
             delivery=DeliveryTarget(
-                status_message_id=status.id,
-                thread_id=thread.id if thread else None,
-                upload_limit_bytes=interaction.filesize_limit,
+                status_message_id=status.id, upload_limit_bytes=interaction.filesize_limit
             ),
             member=member,
         )
 
     @staticmethod
-    async def _withdraw(status: discord.Message, thread: discord.Thread | None) -> None:
-        """Remove a status message (and its thread) for a request that did not go ahead."""
-        for target in (thread, status):
-            if target is None:
-                continue
-            try:
-                await target.delete()
-            except discord.HTTPException as error:
-                log.info("could not remove %s: %s", target.id, error)
+    async def _withdraw(status: discord.Message) -> None:
+        """Remove the status message of a request that did not go ahead."""
+        try:
+            await status.delete()
+        except discord.HTTPException as error:
+            log.info("could not remove status message %s: %s", status.id, error)
 
     def _check_permissions(self, interaction: discord.Interaction) -> None:
         permissions = interaction.app_permissions
         missing = [name for name in REQUIRED_PERMISSIONS if not getattr(permissions, name)]
         if missing:
             names = ", ".join(name.replace("_", " ").title() for name in missing)
-            raise AttachmentError(f"I need the {names} permission in this channel to post your video.")
+            raise AnimateRefusedError(f"I need the {names} permission in this channel to post your video.")
 
     async def _download(self, attachment: discord.Attachment, label: str) -> bytes:
         limit = DEFAULT_IMAGE_LIMITS.max_bytes
         if attachment.size >= limit:
-            raise AttachmentError(
+            raise AnimateRefusedError(
                 f"The {label} is {human_size(attachment.size)}; images must be under {human_size(limit)}."
             )
         try:
@@ -195,7 +192,7 @@ class AnimateCog(commands.Cog):
                 allowed_hosts=frozenset(self.bot.runtime.settings.discord_cdn_hosts),
             )
         except FetchError as error:
-            raise AttachmentError(f"I could not download the {label}: {error.message}") from None
+            raise AnimateRefusedError(f"I could not download the {label}: {error.message}") from None
 
     async def _post_status(
         self, channel: discord.abc.Messageable, user: discord.User | discord.Member, prepared: PreparedRequest
@@ -215,7 +212,7 @@ class AnimateCog(commands.Cog):
                 allowed_mentions=NO_MENTIONS,
             )
         except discord.Forbidden:
-            raise AttachmentError(
+            raise AnimateRefusedError(
                 "I can't post in this channel. I need Send Messages, Attach Files and Embed Links here."
             ) from None
 

@@ -184,3 +184,27 @@ async def test_model_resolution_and_server_budget_limits(
     assert refused.ephemeral
     assert expected in refused.content
     assert runcomfy.submit_count == (1 if command == "budget" else 0)
+
+
+async def test_a_request_that_loses_the_race_for_the_last_credits_leaves_no_status_message(
+    harness, discord, runcomfy, monkeypatch
+):
+    harness.overrides["quota_credits_per_day"] = 5
+    await harness.start()
+    quota = harness.bot.jobs.quota
+    real_precheck = quota.precheck
+
+    async def passes_then_someone_else_spends(member, spec, request):
+        cost = await real_precheck(member, spec, request)
+        monkeypatch.setattr(quota, "precheck", real_precheck)
+        # Another request of the same member is admitted between the early check and this one's admission.
+        assert "Started video #1" in (await animate(harness)).content
+        return cost
+
+    monkeypatch.setattr(quota, "precheck", passes_then_someone_else_spends)
+    refused = await animate(harness)
+
+    assert "5 of your 5 credits today" in refused.content
+    statuses = [m for m in public_bot_posts(discord) if m.embeds and not m.deleted]
+    assert len(statuses) == 1  # only video #1's; the loser's was taken back
+    assert runcomfy.submit_count == 1
