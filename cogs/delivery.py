@@ -38,6 +38,14 @@ def frame_filename(image_format: str | None, stem: str = "first-frame") -> str:
     return f"{stem}.{extension}"
 
 
+def _addressing(job: Job) -> tuple[str, discord.AllowedMentions]:
+    """The requester's mention, and allowed mentions that let it (and nothing else) ping."""
+    user_id = job.requester.user_id
+    mention = f"<@{user_id}>" if user_id else ""
+    users: list[discord.Object] | bool = [discord.Object(user_id)] if user_id else False
+    return mention, discord.AllowedMentions(everyone=False, roles=False, users=users)
+
+
 class DiscordNotifier:
     """The Notifier for jobs that came from Discord."""
 
@@ -68,11 +76,7 @@ class DiscordNotifier:
 
     async def deliver_video(self, job: Job, video: DownloadedVideo) -> str:
         """Upload the video into the job's thread (or channel), or post a link when it is too large."""
-        user_id = job.requester.user_id
-        mention = f"<@{user_id}>" if user_id else ""
-        allowed = discord.AllowedMentions(
-            everyone=False, roles=False, users=[discord.Object(user_id)] if user_id else False
-        )
+        mention, allowed = _addressing(job)
         limit = self._upload_limit(job)
         message = None
         for target_id in self._targets(job):
@@ -116,11 +120,7 @@ class DiscordNotifier:
     async def job_ended(self, job: Job) -> None:
         """Show the ending on the status message and tell the member under it."""
         await self.show_status(job, final=True)
-        user_id = job.requester.user_id
-        mention = f"<@{user_id}>" if user_id else ""
-        allowed = discord.AllowedMentions(
-            everyone=False, roles=False, users=[discord.Object(user_id)] if user_id else False
-        )
+        mention, allowed = _addressing(job)
         for target_id in self._targets(job):
             channel = self._bot.get_partial_messageable(target_id, guild_id=job.requester.guild_id)
             try:

@@ -20,6 +20,7 @@ from bot.domain.quota import (
     ServerRules,
     day_start,
     describe_limits,
+    describe_rules,
     next_day_start,
 )
 from bot.jobs.errors import JobError
@@ -39,10 +40,8 @@ class ModeratorOnlyError(JobError):
 
 def _rules_embed(title: str, rules: ServerRules) -> discord.Embed:
     embed = discord.Embed(title=title, colour=0x3B82F6)
-    member_rows = {name for name, _ in describe_limits(MemberLimits())}
-    for name, value in describe_limits(MemberLimits(), rules):
-        if name not in member_rows:
-            embed.add_field(name=name, value=value)
+    for name, value in describe_rules(rules):
+        embed.add_field(name=name, value=value)
     return embed
 
 

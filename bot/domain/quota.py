@@ -544,18 +544,22 @@ def describe_limits(limits: MemberLimits, rules: ServerRules | None = None) -> l
         ("Highest resolution", NO_LIMIT if limits.max_resolution is None else limits.max_resolution.value),
         ("Longest video", number(limits.max_duration_s, " s")),
     ]
-    if rules is not None:
-        channels = rules.allowed_channel_ids
-        pairs += [
-            ("Server credits per day", number(rules.credits_per_day)),
-            ("Server credits per month", number(rules.credits_per_month)),
-            (
-                "Channels",
-                "Any channel"
-                if channels is None
-                else ", ".join(f"<#{c}>" for c in sorted(channels)) or "None",
-            ),
-            ("Banned members", str(len(rules.banned_user_ids))),
-            ("Banned words", str(len(rules.banned_words))),
-        ]
-    return pairs
+    return pairs if rules is None else pairs + describe_rules(rules)
+
+
+def describe_rules(rules: ServerRules) -> list[tuple[str, str]]:
+    """Human (name, value) pairs for a server's own rules; banned members and words only as counts."""
+    channels = rules.allowed_channel_ids
+    return [
+        ("Server credits per day", NO_LIMIT if rules.credits_per_day is None else str(rules.credits_per_day)),
+        (
+            "Server credits per month",
+            NO_LIMIT if rules.credits_per_month is None else str(rules.credits_per_month),
+        ),
+        (
+            "Channels",
+            "Any channel" if channels is None else ", ".join(f"<#{c}>" for c in sorted(channels)) or "None",
+        ),
+        ("Banned members", str(len(rules.banned_user_ids))),
+        ("Banned words", str(len(rules.banned_words))),
+    ]

@@ -118,13 +118,19 @@ class JobStore:
         active = frozenset(state for state in JobState if not state.is_final)
         return await self._guarded_update(job_id, active, fields, self._clock())
 
-    async def active_jobs(self, origin: JobOrigin | None = None) -> list[Job]:
-        """Every job that is not final, soonest due first: what the poller resumes after a restart."""
+    async def active_jobs(self, origin: JobOrigin | None = None, *, guild_id: int | None = None) -> list[Job]:
+        """Every job that is not final, soonest due first: what the poller resumes after a restart.
+
+        With `guild_id`, only that server's (what its moderators see).
+        """
         sql = f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_STATES_SQL})"
-        params: tuple[Any, ...] = ()
+        params: list[Any] = []
         if origin is not None:
             sql += " AND origin = ?"
-            params = (origin.value,)
+            params.append(origin.value)
+        if guild_id is not None:
+            sql += " AND guild_id = ?"
+            params.append(guild_id)
         sql += " ORDER BY COALESCE(next_poll_at, 0), id"
         async with self._conn.execute(sql, params) as cursor:
             rows = await cursor.fetchall()

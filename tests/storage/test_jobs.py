@@ -180,3 +180,11 @@ async def test_jobs_survive_reopening_the_database(tmp_path):
         assert again is not None and again.request == REQUEST
     finally:
         await conn.close()
+
+
+async def test_a_servers_active_jobs_only(store):
+    here = await store.create(new_job(guild_id=1))
+    elsewhere = await store.create(new_job(guild_id=2))
+    for job in (here, elsewhere):
+        await store.transition(job.id, JobState.QUEUED, provider_job_id=f"p{job.id}")
+    assert [job.id for job in await store.active_jobs(guild_id=1)] == [here.id]
