@@ -6,9 +6,9 @@ so that a model's real limits are written down exactly once. Values follow `shar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.domain.errors import (
     InvalidPromptError,
@@ -16,13 +16,16 @@ from bot.domain.errors import (
     UnknownModelError,
     UnsupportedOptionError,
 )
-from bot.domain.models import ProviderName, Ratio, Resolution, VideoRequest
+from bot.domain.models import ProviderName, Ratio, Resolution, ServiceTier, VideoRequest
 
-_Choice = TypeVar("_Choice", Resolution, Ratio)
+_Choice = TypeVar("_Choice", Resolution, Ratio, ServiceTier)
 
 SEED_MIN = -1  # -1 asks the provider for a random seed
 SEED_MAX = 4_294_967_295
 PROMPT_MAX_CHARS = 2000
+#: Novita's and ModelArk's documented range for `execution_expires_after` (default 172,800 s: 48 hours).
+EXPIRES_AFTER_RANGE_S = (3600, 259_200)
+DEFAULT_EXPIRES_AFTER_S = 172_800
 
 _ALL_RATIOS = (
     Ratio.R16_9,
@@ -36,8 +39,23 @@ _ALL_RATIOS = (
 
 
 @dataclass(frozen=True)
+class ReferenceLimits:
+    """How much reference media a model's multimodal reference mode takes (Seedance 2.0)."""
+
+    max_images: int = 9
+    max_videos: int = 3
+    max_audios: int = 3
+    #: ModelArk reads audio only alongside an image or a video (a guess kept as a rule: it costs nothing).
+    audio_needs_visual: bool = False
+
+    def describe(self) -> str:
+        """`up to 9 images, 3 videos and 3 audio clips`."""
+        return f"up to {self.max_images} images, {self.max_videos} videos and {self.max_audios} audio clips"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """One model as a provider offers it."""
+    """One model as one provider offers it; the same `key` may be offered by several providers."""
 
     key: str  # the stable name members type: "seedance-1.5-pro"
     display_name: str
@@ -55,6 +73,11 @@ class ModelSpec:
     supports_last_frame: bool = False
     requires_first_frame: bool = True
     advised_prompt_chars: int | None = None
+    default_watermark: bool | None = None  # None: no watermark option
+    service_tiers: tuple[ServiceTier, ...] = ()  # empty: no tier option
+    supports_expiry: bool = False  # takes `execution_expires_after`
+    supports_return_last_frame: bool = False
+    references: ReferenceLimits | None = None  # None: no multimodal reference mode
     #: Credits per second of video by resolution; None (or a missing resolution) uses the quota defaults.
     #: Left out of the hash because a mapping is unhashable, so a spec stays usable as a set member.
     credit_weights: Mapping[Resolution, int] | None = field(default=None, hash=False)
@@ -68,6 +91,16 @@ class ModelSpec:
     def supports_camera_fixed(self) -> bool:
         """Whether members may ask for a fixed camera."""
         return self.default_camera_fixed is not None
+
+    @property
+    def supports_watermark(self) -> bool:
+        """Whether members may switch the provider's watermark on or off."""
+        return self.default_watermark is not None
+
+    @property
+    def ref(self) -> tuple[ProviderName, str]:
+        """The (provider, key) pair that names this exact offer."""
+        return (self.provider, self.key)
 
     def describe_options(self) -> str:
         """A one-line description of what this model accepts, for error messages and help."""
@@ -85,6 +118,14 @@ class ModelSpec:
             parts.append(f"seed ({SEED_MIN}–{SEED_MAX})")
         if self.supports_last_frame:
             parts.append("last_frame")
+        if self.supports_watermark:
+            parts.append("watermark")
+        if self.service_tiers:
+            parts.append(f"tier ({', '.join(t.value for t in self.service_tiers)})")
+        if self.supports_return_last_frame:
+            parts.append("return_last_frame")
+        if self.references is not None:
+            parts.append(f"references ({self.references.describe()})")
         return ", ".join(parts)
 
 
@@ -100,6 +141,13 @@ class RequestedOptions:
     camera_fixed: bool | None = None
     seed: int | None = None
     has_last_frame: bool = False
+    watermark: bool | None = None
+    service_tier: str | None = None
+    expires_after_s: int | None = None
+    return_last_frame: bool | None = None
+    reference_images: int = 0
+    reference_videos: int = 0
+    reference_audios: int = 0
 
 
 RUNCOMFY_MODELS: tuple[ModelSpec, ...] = (
@@ -144,28 +192,143 @@ RUNCOMFY_MODELS: tuple[ModelSpec, ...] = (
         default_audio=True,
         supports_seed=True,
         requires_first_frame=False,
+        references=ReferenceLimits(),
     ),
 )
+
+#: Novita's Seedance 1.5 Pro i2v (seed 004). The model id is the path after `/v3/async/`.
+NOVITA_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        key="seedance-1.5-pro",
+        display_name="Seedance 1.5 Pro",
+        provider=ProviderName.NOVITA,
+        provider_model_id="seedance-v1.5-pro-i2v",
+        resolutions=(Resolution.P480, Resolution.P720, Resolution.P1080),
+        default_resolution=Resolution.P720,
+        ratios=_ALL_RATIOS,
+        default_ratio=Ratio.ADAPTIVE,
+        duration_range_s=(4, 12),
+        default_duration_s=5,
+        default_audio=True,
+        default_camera_fixed=False,
+        supports_seed=True,
+        supports_last_frame=True,
+        advised_prompt_chars=500,
+        default_watermark=False,
+        service_tiers=(ServiceTier.DEFAULT, ServiceTier.FLEX),
+        supports_expiry=True,
+    ),
+)
+
+
+def _ark_model(**fields: Any) -> ModelSpec:
+    """A ModelArk spec: every Seedance model there takes these options alike."""
+    common: dict[str, Any] = {
+        "provider": ProviderName.ARK,
+        "ratios": _ALL_RATIOS,
+        "default_ratio": Ratio.ADAPTIVE,
+        "supports_seed": True,
+        "default_watermark": False,
+        "supports_expiry": True,
+        "supports_return_last_frame": True,
+    }
+    return ModelSpec(**common, **fields)
+
+
+#: BytePlus ModelArk (Volcengine Ark by base URL, with `doubao-` ids: see ARK_MODEL_IDS). Which model takes a
+#: last frame or the flex tier follows ModelArk's model pages as summarised in providers.md; where they are
+#: silent (flex on 2.0) the option is left out rather than guessed.
+ARK_MODELS: tuple[ModelSpec, ...] = (
+    _ark_model(
+        key="seedance-1.0-pro",
+        display_name="Seedance 1.0 Pro",
+        provider_model_id="seedance-1-0-pro-250528",
+        resolutions=(Resolution.P480, Resolution.P720, Resolution.P1080),
+        default_resolution=Resolution.P720,
+        duration_range_s=(2, 12),
+        default_duration_s=5,
+        default_camera_fixed=False,
+        supports_last_frame=True,
+        service_tiers=(ServiceTier.DEFAULT, ServiceTier.FLEX),
+    ),
+    _ark_model(
+        key="seedance-1.0-pro-fast",
+        display_name="Seedance 1.0 Pro Fast",
+        provider_model_id="seedance-1-0-pro-fast-251015",
+        resolutions=(Resolution.P480, Resolution.P720, Resolution.P1080),
+        default_resolution=Resolution.P720,
+        duration_range_s=(2, 12),
+        default_duration_s=5,
+        default_camera_fixed=False,
+        service_tiers=(ServiceTier.DEFAULT, ServiceTier.FLEX),
+    ),
+    _ark_model(
+        key="seedance-1.5-pro",
+        display_name="Seedance 1.5 Pro",
+        provider_model_id="seedance-1-5-pro-251215",
+        resolutions=(Resolution.P480, Resolution.P720, Resolution.P1080),
+        default_resolution=Resolution.P720,
+        duration_range_s=(4, 12),
+        default_duration_s=5,
+        default_audio=True,
+        default_camera_fixed=False,
+        supports_last_frame=True,
+        advised_prompt_chars=500,
+        service_tiers=(ServiceTier.DEFAULT, ServiceTier.FLEX),
+    ),
+    _ark_model(
+        key="seedance-2.0-pro",
+        display_name="Seedance 2.0 Pro",
+        provider_model_id="dreamina-seedance-2-0-260128",
+        resolutions=(Resolution.P480, Resolution.P720),
+        default_resolution=Resolution.P720,
+        duration_range_s=(4, 15),
+        default_duration_s=5,
+        default_audio=True,
+        supports_last_frame=True,
+        requires_first_frame=False,
+        references=ReferenceLimits(audio_needs_visual=True),
+    ),
+)
+
+ALL_MODELS: tuple[ModelSpec, ...] = RUNCOMFY_MODELS + NOVITA_MODELS + ARK_MODELS
 
 DEFAULT_MODEL_KEY = "seedance-1.5-pro"
 
 
 class Catalogue:
-    """The models on offer, looked up by key."""
+    """The models on offer, looked up by key, and every known (provider, model) pair for stored jobs.
 
-    def __init__(self, models: tuple[ModelSpec, ...], default_key: str) -> None:
-        self._models: Mapping[str, ModelSpec] = {spec.key: spec for spec in models}
-        if default_key not in self._models:
+    The same model key may be served by several providers. Members name only the key: the catalogue offers
+    the first spec of each key in its order, which `catalogue_for` sets so the default provider comes first.
+    Jobs remember their provider, so `spec_for(provider, key)` finds the exact spec a job was made with.
+    """
+
+    def __init__(self, models: Iterable[ModelSpec], default_key: str) -> None:
+        everything: dict[tuple[ProviderName, str], ModelSpec] = {}
+        offered: dict[str, ModelSpec] = {}
+        for spec in models:
+            everything.setdefault(spec.ref, spec)
+            offered.setdefault(spec.key, spec)
+        if default_key not in offered:
             raise ValueError(f"default model {default_key!r} is not in the catalogue")
+        self._all: Mapping[tuple[ProviderName, str], ModelSpec] = everything
+        self._models: Mapping[str, ModelSpec] = offered
         self.default_key = default_key
 
     def __iter__(self) -> Iterator[ModelSpec]:
+        """The offered models (one per key), in catalogue order."""
         return iter(self._models.values())
 
     @property
     def keys(self) -> tuple[str, ...]:
         """Model keys in catalogue order."""
         return tuple(self._models)
+
+    @property
+    def every_spec(self) -> tuple[ModelSpec, ...]:
+        """Every (provider, model) offer, including those shadowed by a preferred provider."""
+        return tuple(self._all.values())
 
     def get(self, key: str | None) -> ModelSpec:
         """The model named `key` (the default when None), or UnknownModelError naming the choices."""
@@ -177,27 +340,73 @@ class Catalogue:
                 f"There is no model called “{key}”. Choose one of: {', '.join(self._models)}."
             ) from None
 
+    def spec_for(self, provider: ProviderName, key: str) -> ModelSpec:
+        """The spec `provider` serves `key` with, for a stored job; UnknownModelError when there is none."""
+        try:
+            return self._all[(provider, key)]
+        except KeyError:
+            raise UnknownModelError(f"{provider.value} does not serve a model called “{key}”.") from None
+
     def with_credit_weights(self, weights: Mapping[str, Mapping[Resolution, int]]) -> Catalogue:
         """A copy whose models cost what `weights` says per second and resolution (others keep theirs)."""
+        known = {spec.key for spec in self._all.values()}
         for key in weights:
-            self.get(key)  # an unknown model is a configuration mistake: say so
-        models = tuple(
-            replace(spec, credit_weights={**(spec.credit_weights or {}), **weights[spec.key]})
-            if spec.key in weights
-            else spec
-            for spec in self
+            if key not in known:  # an unknown model is a configuration mistake: say so
+                self.get(key)
+        return self._replaced(
+            lambda spec: (
+                replace(spec, credit_weights={**(spec.credit_weights or {}), **weights[spec.key]})
+                if spec.key in weights
+                else spec
+            )
         )
-        return Catalogue(models, self.default_key)
+
+    def with_model_ids(self, provider: ProviderName, model_ids: Mapping[str, str]) -> Catalogue:
+        """A copy in which `provider` serves the named models under other ids (Volcengine, a new version)."""
+        served = {spec.key for spec in self._all.values() if spec.provider is provider}
+        for key, model_id in model_ids.items():
+            if key not in served:
+                raise UnknownModelError(
+                    f"{provider.value} does not serve “{key}”. It serves: {', '.join(sorted(served))}."
+                )
+            if not model_id.strip():
+                raise OptionValueError(f"the {provider.value} model id for “{key}” is empty")
+        return self._replaced(
+            lambda spec: (
+                replace(spec, provider_model_id=model_ids[spec.key].strip())
+                if spec.provider is provider and spec.key in model_ids
+                else spec
+            )
+        )
+
+    def restricted_to(self, providers: Sequence[ProviderName]) -> Catalogue:
+        """Only the models of `providers`; where several serve a key, the earlier provider's is offered."""
+        rank = {provider: index for index, provider in enumerate(providers)}
+        kept = sorted(
+            (spec for spec in self._all.values() if spec.provider in rank), key=lambda s: rank[s.provider]
+        )
+        return Catalogue(kept, self.default_key)
 
     def validate(self, model_key: str | None, options: RequestedOptions) -> VideoRequest:
         """Check `options` against the chosen model and fill in its defaults."""
         spec = self.get(model_key)
         return validate_options(spec, options)
 
+    def _replaced(self, change: Callable[[ModelSpec], ModelSpec]) -> Catalogue:
+        offered_first = [*self._models.values()]
+        offered_refs = {spec.ref for spec in offered_first}
+        rest = [spec for spec in self._all.values() if spec.ref not in offered_refs]
+        return Catalogue([change(spec) for spec in (*offered_first, *rest)], self.default_key)
+
 
 def default_catalogue() -> Catalogue:
-    """The catalogue of every model the bot knows."""
-    return Catalogue(RUNCOMFY_MODELS, DEFAULT_MODEL_KEY)
+    """The catalogue of every model the bot knows, RunComfy's offered first."""
+    return Catalogue(ALL_MODELS, DEFAULT_MODEL_KEY)
+
+
+def catalogue_for(providers: Sequence[ProviderName]) -> Catalogue:
+    """The models of the configured `providers`, the first (the default provider) preferred."""
+    return default_catalogue().restricted_to(providers)
 
 
 def _unsupported(spec: ModelSpec, option: str) -> UnsupportedOptionError:
@@ -236,6 +445,21 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
         raise _unsupported(spec, "last_frame")
     if options.seed is not None and not SEED_MIN <= options.seed <= SEED_MAX:
         raise OptionValueError(f"The seed must be between {SEED_MIN} and {SEED_MAX}; got {options.seed}.")
+    if options.watermark is not None and not spec.supports_watermark:
+        raise _unsupported(spec, "watermark")
+    if options.return_last_frame is not None and not spec.supports_return_last_frame:
+        raise _unsupported(spec, "return_last_frame")
+    tier = _service_tier(spec, options.service_tier)
+    if options.expires_after_s is not None:
+        if not spec.supports_expiry:
+            raise _unsupported(spec, "expires_after")
+        low_s, high_s = EXPIRES_AFTER_RANGE_S
+        if not low_s <= options.expires_after_s <= high_s:
+            raise OptionValueError(
+                f"A job may be given {low_s} to {high_s} seconds (1 to 72 hours) before the provider gives "
+                f"up on it; {options.expires_after_s} s is outside that."
+            )
+    _check_references(spec, options)
 
     return VideoRequest(
         model=spec.key,
@@ -248,7 +472,52 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
             options.camera_fixed if options.camera_fixed is not None else spec.default_camera_fixed
         ),
         seed=options.seed,
+        watermark=options.watermark if options.watermark is not None else spec.default_watermark,
+        service_tier=tier,
+        expires_after_s=options.expires_after_s,
+        return_last_frame=options.return_last_frame,
+        reference_images=options.reference_images,
+        reference_videos=options.reference_videos,
+        reference_audios=options.reference_audios,
     )
+
+
+def _service_tier(spec: ModelSpec, given: str | None) -> ServiceTier | None:
+    if given is None:
+        return None
+    if not spec.service_tiers:
+        raise _unsupported(spec, "tier")
+    return _choice(spec, "tier", given, spec.service_tiers, spec.service_tiers[0])
+
+
+def _check_references(spec: ModelSpec, options: RequestedOptions) -> None:
+    counts = (
+        (options.reference_images, "reference image", "max_images"),
+        (options.reference_videos, "reference video", "max_videos"),
+        (options.reference_audios, "reference audio clip", "max_audios"),
+    )
+    if not any(count for count, _, _ in counts):
+        return
+    limits = spec.references
+    if limits is None:
+        raise UnsupportedOptionError(
+            f"{spec.display_name} takes no reference images, videos or audio. "
+            "Use a model with a multimodal reference mode (Seedance 2.0 Pro)."
+        )
+    for count, noun, field_name in counts:
+        allowed: int = getattr(limits, field_name)
+        if count > allowed:
+            raise OptionValueError(
+                f"{spec.display_name} takes at most {allowed} {noun}s; {count} were attached."
+            )
+    if (
+        limits.audio_needs_visual
+        and options.reference_audios
+        and not (options.reference_images or options.reference_videos)
+    ):
+        raise OptionValueError(
+            f"{spec.display_name} uses reference audio only together with a reference image or video."
+        )
 
 
 def _choice(

@@ -53,3 +53,11 @@ class InvalidImageError(DomainError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidMediaError(DomainError):
+    """A reference video or audio clip cannot be used; `code` says which rule it broke."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code

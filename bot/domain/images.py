@@ -33,7 +33,7 @@ from bot.domain.models import ImageInfo
 # Decimal megabytes: the stricter reading of the documented "under 30 MB", so that no image the bot
 # accepts can be refused by the provider for its size.
 MEGABYTE = 1_000_000
-"""What "MB" means in every limit and message here (a mebibyte: 1,048,576 bytes)."""
+"""What "MB" means in every limit and message here: a decimal megabyte, 1,000,000 bytes."""
 
 
 class ImageProblem(StrEnum):

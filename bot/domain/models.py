@@ -34,6 +34,13 @@ class Ratio(StrEnum):
     ADAPTIVE = "adaptive"
 
 
+class ServiceTier(StrEnum):
+    """How urgently a provider runs a job: `flex` is offline, about half price, and may take hours."""
+
+    DEFAULT = "default"
+    FLEX = "flex"
+
+
 class JobState(StrEnum):
     """The life of a job. See `ALLOWED_TRANSITIONS` for the edges."""
 
@@ -104,6 +111,19 @@ class VideoRequest:
     generate_audio: bool | None = None
     camera_fixed: bool | None = None
     seed: int | None = None
+    watermark: bool | None = None
+    service_tier: ServiceTier | None = None
+    #: Seconds after which the provider gives up on the job (Novita and ModelArk); None: its default.
+    expires_after_s: int | None = None
+    return_last_frame: bool | None = None
+    reference_images: int = 0
+    reference_videos: int = 0
+    reference_audios: int = 0
+
+    @property
+    def has_references(self) -> bool:
+        """Whether the request carries reference media (Seedance 2.0's multimodal reference mode)."""
+        return bool(self.reference_images or self.reference_videos or self.reference_audios)
 
     def options_summary(self) -> dict[str, str]:
         """The options as short display strings, in a stable order, skipping what the model lacks."""
@@ -119,6 +139,23 @@ class VideoRequest:
             summary["camera_fixed"] = "yes" if self.camera_fixed else "no"
         if self.seed is not None:
             summary["seed"] = str(self.seed)
+        if self.watermark is not None:
+            summary["watermark"] = "yes" if self.watermark else "no"
+        if self.service_tier is ServiceTier.FLEX:
+            summary["tier"] = "flex (slower, cheaper)"
+        if self.return_last_frame:
+            summary["last frame"] = "returned"
+        references = [
+            f"{count} {noun}{'s' if count != 1 else ''}"
+            for count, noun in (
+                (self.reference_images, "image"),
+                (self.reference_videos, "video"),
+                (self.reference_audios, "audio clip"),
+            )
+            if count
+        ]
+        if references:
+            summary["references"] = ", ".join(references)
         return summary
 
 
@@ -193,6 +230,7 @@ class Job:
     queue_position: int | None = None
     progress_percent: float | None = None
     video_url: str | None = None
+    last_frame_url: str | None = None  # the provider's image of the video's last frame, when asked for
     video_bytes: int | None = None
     cost_usd: float | None = None
     error_code: str | None = None

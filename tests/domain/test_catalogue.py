@@ -126,3 +126,126 @@ def test_prompt_length_limit_is_inclusive_and_counts_after_trimming():
     )
     with pytest.raises(InvalidPromptError, match=f"{PROMPT_MAX_CHARS + 1} characters"):
         CATALOGUE.validate(None, opts(prompt="x" * (PROMPT_MAX_CHARS + 1)))
+
+
+# --- Several providers ---------------------------------------------------------------------------------
+
+from bot.domain.catalogue import catalogue_for  # noqa: E402
+from bot.domain.models import ProviderName, ServiceTier  # noqa: E402
+
+NOVITA_FIRST = catalogue_for((ProviderName.NOVITA, ProviderName.RUNCOMFY))
+ARK_ONLY = catalogue_for((ProviderName.ARK,))
+
+
+def test_the_default_provider_serves_a_model_every_provider_offers():
+    assert NOVITA_FIRST.get("seedance-1.5-pro").provider is ProviderName.NOVITA
+    assert catalogue_for((ProviderName.RUNCOMFY, ProviderName.NOVITA)).get("seedance-1.5-pro").provider is (
+        ProviderName.RUNCOMFY
+    )
+
+
+def test_other_providers_fill_in_models_the_default_one_lacks():
+    # Novita has no 2.0: with RunComfy also configured, members still get it, from RunComfy.
+    assert NOVITA_FIRST.keys == ("seedance-1.5-pro", "seedance-1.0-pro", "seedance-2.0-pro")
+    assert NOVITA_FIRST.get("seedance-2.0-pro").provider is ProviderName.RUNCOMFY
+    assert catalogue_for((ProviderName.NOVITA,)).keys == ("seedance-1.5-pro",)
+
+
+def test_a_stored_job_finds_the_exact_spec_of_its_provider():
+    # A job made on RunComfy keeps RunComfy's spec even when Novita now serves the same key by default.
+    spec = NOVITA_FIRST.spec_for(ProviderName.RUNCOMFY, "seedance-1.5-pro")
+    assert spec.provider_model_id == "bytedance/seedance-v1.5-pro/image-to-video"
+    with pytest.raises(UnknownModelError, match="novita does not serve"):
+        NOVITA_FIRST.spec_for(ProviderName.NOVITA, "seedance-2.0-pro")
+
+
+def test_ark_offers_its_four_models():
+    assert ARK_ONLY.keys == (
+        "seedance-1.0-pro",
+        "seedance-1.0-pro-fast",
+        "seedance-1.5-pro",
+        "seedance-2.0-pro",
+    )
+    assert {spec.provider_model_id for spec in ARK_ONLY} == {
+        "seedance-1-0-pro-250528",
+        "seedance-1-0-pro-fast-251015",
+        "seedance-1-5-pro-251215",
+        "dreamina-seedance-2-0-260128",
+    }
+
+
+def test_model_ids_can_be_replaced_per_provider():
+    volcengine = ARK_ONLY.with_model_ids(
+        ProviderName.ARK, {"seedance-1.5-pro": "doubao-seedance-1-5-pro-251215"}
+    )
+    assert volcengine.get("seedance-1.5-pro").provider_model_id == "doubao-seedance-1-5-pro-251215"
+    assert volcengine.get("seedance-1.0-pro").provider_model_id == "seedance-1-0-pro-250528"
+    with pytest.raises(UnknownModelError, match="ark does not serve “seedance-3”"):
+        ARK_ONLY.with_model_ids(ProviderName.ARK, {"seedance-3": "x"})
+    with pytest.raises(OptionValueError, match="empty"):
+        ARK_ONLY.with_model_ids(ProviderName.ARK, {"seedance-1.5-pro": " "})
+
+
+def test_novita_options_follow_seed_004():
+    request = NOVITA_FIRST.validate(
+        "seedance-1.5-pro",
+        opts(watermark=True, service_tier="flex", expires_after_s=3600, seed=7, resolution="1080p"),
+    )
+    assert request.watermark is True
+    assert request.service_tier is ServiceTier.FLEX
+    assert request.expires_after_s == 3600
+    assert request.options_summary()["tier"] == "flex (slower, cheaper)"
+    defaults = NOVITA_FIRST.validate("seedance-1.5-pro", opts())
+    assert (defaults.watermark, defaults.service_tier, defaults.camera_fixed) == (False, None, False)
+
+
+@pytest.mark.parametrize(("seconds", "ok"), [(3599, False), (3600, True), (259_200, True), (259_201, False)])
+def test_expiry_is_bounded_as_documented(seconds, ok):
+    options = opts(expires_after_s=seconds)
+    if ok:
+        assert NOVITA_FIRST.validate("seedance-1.5-pro", options).expires_after_s == seconds
+    else:
+        with pytest.raises(OptionValueError, match=f"{seconds} s is outside"):
+            NOVITA_FIRST.validate("seedance-1.5-pro", options)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("watermark", True, "watermark"),
+        ("service_tier", "flex", "tier"),
+        ("expires_after_s", 7200, "expires_after"),
+        ("return_last_frame", True, "return_last_frame"),
+    ],
+)
+def test_runcomfy_models_refuse_options_they_do_not_have(option, value, named):
+    with pytest.raises(UnsupportedOptionError, match=f"`{named}`"):
+        CATALOGUE.validate("seedance-1.5-pro", opts(**{option: value}))
+
+
+def test_an_unknown_tier_names_the_choices():
+    with pytest.raises(OptionValueError, match="Allowed: default, flex"):
+        NOVITA_FIRST.validate("seedance-1.5-pro", opts(service_tier="turbo"))
+
+
+def test_reference_media_is_counted_against_the_model():
+    assert CATALOGUE.validate("seedance-2.0-pro", opts(reference_images=9, reference_videos=3)).has_references
+    with pytest.raises(OptionValueError, match="at most 9 reference images; 10 were attached"):
+        CATALOGUE.validate("seedance-2.0-pro", opts(reference_images=10))
+    with pytest.raises(OptionValueError, match="at most 3 reference audio clips; 4"):
+        CATALOGUE.validate("seedance-2.0-pro", opts(reference_audios=4))
+    with pytest.raises(UnsupportedOptionError, match="takes no reference"):
+        CATALOGUE.validate("seedance-1.5-pro", opts(reference_images=1))
+
+
+def test_ark_reads_reference_audio_only_next_to_a_picture():
+    with pytest.raises(OptionValueError, match="only together with a reference image or video"):
+        ARK_ONLY.validate("seedance-2.0-pro", opts(reference_audios=1))
+    assert ARK_ONLY.validate("seedance-2.0-pro", opts(reference_audios=1, reference_videos=1)).has_references
+    # RunComfy documents no such rule.
+    assert CATALOGUE.validate("seedance-2.0-pro", opts(reference_audios=1)).reference_audios == 1
+
+
+def test_the_summary_names_the_references():
+    request = CATALOGUE.validate("seedance-2.0-pro", opts(reference_images=2, reference_audios=1))
+    assert request.options_summary()["references"] == "2 images, 1 audio clip"

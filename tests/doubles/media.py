@@ -8,6 +8,7 @@ tests may call it freely.
 from __future__ import annotations
 
 import io
+import wave
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -111,4 +112,15 @@ def make_image(
         fill = (*color, 255) if mode == "RGBA" else (*color, 0)
     buffer = io.BytesIO()
     Image.new(mode, (width, height), fill).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def make_wav(seconds: float, *, rate: int = 8000, sample_bytes: int = 2) -> bytes:
+    """A mono PCM WAV of silence lasting `seconds`, written by the standard library."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(sample_bytes)
+        writer.setframerate(rate)
+        writer.writeframes(bytes(sample_bytes * round(rate * seconds)))
     return buffer.getvalue()
