@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.domain.catalogue import ModelSpec
 from bot.domain.models import FrameImage, ProviderName, VideoRequest
+
+if TYPE_CHECKING:
+    from bot.domain.media import MediaClip
 
 
 class ProviderState(StrEnum):
@@ -31,16 +34,35 @@ class CancelOutcome(StrEnum):
 
     CANCELLED = "cancelled"
     NOT_CANCELLABLE = "not_cancellable"  # already running, or already over
+    UNSUPPORTED = "unsupported"  # the provider has no way to cancel a job (Novita)
+
+
+@dataclass(frozen=True)
+class References:
+    """Seedance 2.0's reference media: images, videos and audio clips the video should draw on."""
+
+    images: tuple[FrameImage, ...] = ()
+    videos: tuple[MediaClip, ...] = ()
+    audios: tuple[MediaClip, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.images or self.videos or self.audios)
 
 
 @dataclass(frozen=True)
 class Submission:
-    """Everything a provider needs to start one job."""
+    """Everything a provider needs to start one job.
+
+    `callback_url`, when set, is where the provider may POST status changes (ModelArk); providers without
+    callbacks ignore it, and polling stays the source of truth either way.
+    """
 
     spec: ModelSpec
     request: VideoRequest
     first_frame: FrameImage | None
     last_frame: FrameImage | None = None
+    references: References = References()
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,7 @@ class ProviderStatus:
     queue_position: int | None = None
     progress_percent: float | None = None
     video_url: str | None = None
+    last_frame_url: str | None = None  # when the request asked for the last frame back (ModelArk)
     error_code: str | None = None
     error_message: str | None = None
     cost_usd: float | None = None
@@ -75,7 +98,10 @@ class VideoProvider(Protocol):
 
     @property
     def accepts_inline_images(self) -> bool:
-        """Whether images may be sent as bytes; when False, every FrameImage needs a public `url`."""
+        """Whether images may be sent as bytes; when False, every FrameImage needs a public `url`.
+
+        Reference videos and audio clips always need a public URL: no provider documents taking them inline.
+        """
         ...
 
     async def submit(self, submission: Submission) -> SubmitReceipt:

@@ -55,6 +55,10 @@ class ProviderPermissionError(ProviderError):
     """The key may not touch this request or model (another user's request, model not activated)."""
 
 
+class ProviderModelUnavailableError(ProviderPermissionError):
+    """The model exists but is not activated (or not offered) for this account or region."""
+
+
 class ProviderNotFoundError(ProviderError):
     """The request id or model is unknown to the provider, or has expired there."""
 

@@ -1,16 +1,17 @@
 """The RunComfy Model API client (`shared/docs/providers.md` section 1, seeds 000 to 003).
 
 RunComfy runs each Seedance model behind one submit URL, `POST /v1/models/{model_id}`, and tracks the job
-under the returned `request_id` (`/v1/requests/{id}/status`, `/result`, `/cancel`). Images go in as public
-URLs only.
+under the returned `request_id` (`/v1/requests/{id}/status`, `/result`, `/cancel`). Images, and Seedance
+2.0's reference videos and audio, go in as public URLs only.
 
 What this module decides, and where:
 
 - `build_submit_body`: the JSON body per model family (1.0 pro i2v, 1.5 pro i2v, 2.0 pro), pure.
 - `error_from_response`: an HTTP answer → the typed `ProviderError`, pure. RunComfy also reports errors with
   HTTP 200 and an `error_code` in the body, so a 2xx is not enough to call an answer a success.
-- `RunComfyProvider`: the HTTP exchanges and the retry loops, which follow `bot.providers.retry`: reads and
-  cancels are retried; a submit only when it provably created no job, otherwise `SubmitOutcomeUnknownError`.
+- `RunComfyProvider`: the exchanges, on the shared `bot.providers.http.JsonApi`, whose retry loops follow
+  `bot.providers.retry`: reads and cancels are retried; a submit only when it provably created no job,
+  otherwise `SubmitOutcomeUnknownError`.
 
 The API key goes only into the Authorization header: it never reaches a log line or an exception message
 (server text is scrubbed of it too, in case a proxy echoes headers back).
@@ -19,7 +20,6 @@ The API key goes only into the Authorization header: it never reaches a log line
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import random
@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 import httpx
@@ -53,25 +53,32 @@ from bot.providers.errors import (
     ProviderProtocolError,
     ProviderRateLimitError,
     ProviderServerError,
-    ProviderTransportError,
-    SubmitOutcomeUnknownError,
 )
-from bot.providers.retry import (
-    RetryPolicy,
-    backoff_delay,
-    may_retry_read,
-    may_retry_submit,
-    parse_retry_after,
-)
+from bot.providers.http import DEFAULT_RETRY_POLICY, JsonApi, Reply, clip
+from bot.providers.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from bot.domain.media import MediaClip
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_RETRY_POLICY: Final = RetryPolicy()
-DEFAULT_V2_IMAGE_FIELD: Final = "images"  # the seed's spelling; RunComfy's skill docs say "image_url"
+__all__ = [
+    "DEFAULT_RETRY_POLICY",
+    "DEFAULT_V2_AUDIO_FIELD",
+    "DEFAULT_V2_IMAGE_FIELD",
+    "DEFAULT_V2_VIDEO_FIELD",
+    "ModelFamily",
+    "RunComfyProvider",
+    "V2Fields",
+    "build_submit_body",
+    "error_from_response",
+    "model_family",
+]
 
-# Server-supplied text is shown to people; a page-long message helps nobody.
-_MAX_MESSAGE_CHARS = 500
-_REDACTED = "[redacted]"
+# The seed's spellings; RunComfy's skill docs say "image_url", "video_url" and "audio_url" (3p).
+DEFAULT_V2_IMAGE_FIELD: Final = "images"
+DEFAULT_V2_VIDEO_FIELD: Final = "videos"
+DEFAULT_V2_AUDIO_FIELD: Final = "audios"
 
 # RunComfy's documented error codes (seed 000). They win over the HTTP status, which may even be 200.
 _ERRORS_BY_CODE: Final[Mapping[int, type[ProviderError]]] = {
@@ -111,20 +118,41 @@ def model_family(spec: ModelSpec) -> ModelFamily:
     )
 
 
+@dataclass(frozen=True)
+class V2Fields:
+    """The names of Seedance 2.0's media arrays on RunComfy (see `DEFAULT_V2_IMAGE_FIELD`)."""
+
+    images: str = DEFAULT_V2_IMAGE_FIELD
+    videos: str = DEFAULT_V2_VIDEO_FIELD
+    audios: str = DEFAULT_V2_AUDIO_FIELD
+
+
 def build_submit_body(
-    submission: Submission, *, v2_image_field: str = DEFAULT_V2_IMAGE_FIELD
+    submission: Submission,
+    *,
+    v2_image_field: str = DEFAULT_V2_IMAGE_FIELD,
+    v2_video_field: str = DEFAULT_V2_VIDEO_FIELD,
+    v2_audio_field: str = DEFAULT_V2_AUDIO_FIELD,
 ) -> dict[str, object]:
     """The JSON body of a RunComfy submit for `submission`, shaped by its model's schema.
 
-    Raises ProviderInvalidRequestError when the submission cannot be expressed: a frame without a public URL
-    (RunComfy fetches images itself), a missing first frame where the model needs one, a last frame, or an
-    option the model does not have.
+    Seedance 2.0 takes its media as URL arrays: the first frame (if any) then the reference images in
+    `v2_image_field`, reference videos in `v2_video_field`, reference audio in `v2_audio_field`; an empty
+    array is left out.
+
+    Raises ProviderInvalidRequestError when the submission cannot be expressed: an image or clip without a
+    public URL (RunComfy fetches media itself), a missing first frame where the model needs one, a last
+    frame, reference media on a model without a reference mode, or an option the model does not have.
     """
     spec, request = submission.spec, submission.request
     family = model_family(spec)
     if submission.last_frame is not None:
         raise ProviderInvalidRequestError(f"{spec.display_name} on RunComfy does not take a last frame.")
     first_frame_url = _public_url(submission.first_frame)
+    _refuse_option(spec, "watermark", request.watermark)
+    _refuse_option(spec, "service_tier", request.service_tier)
+    _refuse_option(spec, "expires_after", request.expires_after_s)
+    _refuse_option(spec, "return_last_frame", request.return_last_frame or None)
 
     body: dict[str, object] = {"prompt": request.prompt, "resolution": request.resolution.value}
     if family is ModelFamily.SEEDANCE_2_0_PRO:
@@ -134,12 +162,27 @@ def build_submit_body(
             body["generate_audio"] = request.generate_audio
         if request.seed is not None:
             body["seed"] = request.seed
-        if first_frame_url is not None:
-            # 2.0 has no first-frame field: a lone reference image plays that part.
-            body[v2_image_field] = [first_frame_url]
+        references = submission.references
+        # 2.0 has no first-frame field: the first image of the array plays that part.
+        images = [
+            url
+            for url in (first_frame_url, *(_public_url(image) for image in references.images))
+            if url is not None
+        ]
+        for field_name, urls in (
+            (v2_image_field, images),
+            (v2_video_field, [_media_url(video, "video") for video in references.videos]),
+            (v2_audio_field, [_media_url(audio, "audio clip") for audio in references.audios]),
+        ):
+            if urls:
+                body[field_name] = urls
         _refuse_option(spec, "camera_fixed", request.camera_fixed)
         return body
 
+    if submission.references:
+        raise ProviderInvalidRequestError(
+            f"{spec.display_name} on RunComfy takes no reference images, videos or audio."
+        )
     if first_frame_url is None:
         raise ProviderInvalidRequestError(f"{spec.display_name} needs a first frame image.")
     body["first_frame_image_url"] = first_frame_url
@@ -165,6 +208,15 @@ def _public_url(frame: FrameImage | None) -> str | None:
             "RunComfy only takes images by public URL, and this image has not been published to one."
         )
     return frame.url
+
+
+def _media_url(media: MediaClip, noun: str) -> str:
+    if not media.url:
+        raise ProviderInvalidRequestError(
+            f"RunComfy only takes a reference {noun} by public URL, "
+            "and this one has not been published to one."
+        )
+    return media.url
 
 
 def _refuse_option(spec: ModelSpec, option: str, value: object) -> None:
@@ -195,7 +247,7 @@ def error_from_response(
     if error_type is None:
         error_type = _error_type_for_status(status_code)
     if server_message:
-        message = f"RunComfy: {_clip(redact(server_message))}"
+        message = f"RunComfy: {clip(redact(server_message))}"
     else:
         message = f"RunComfy answered HTTP {status_code} without an error message"
     return error_type(
@@ -245,10 +297,6 @@ def _error_type_for_status(status_code: int) -> type[ProviderError]:
     return ProviderError
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 1] + "…"
-
-
 class _RemoteStatus(StrEnum):
     """RunComfy's status words, with the spellings its docs and clients disagree on folded together."""
 
@@ -272,16 +320,12 @@ _STATUS_WORDS: Final[Mapping[str, _RemoteStatus]] = {
 }
 
 
-@dataclass(frozen=True)
-class _Reply:
-    """A successful answer: its JSON object and the HTTP request id, for support tickets."""
-
-    payload: Mapping[str, object]
-    request_id: str | None
-
-
 class RunComfyProvider:
-    """`VideoProvider` over RunComfy's Model API, on a shared `httpx.AsyncClient` owned by the caller."""
+    """`VideoProvider` over RunComfy's Model API, on a shared `httpx.AsyncClient` owned by the caller.
+
+    `v2_image_field`, `v2_video_field` and `v2_audio_field` name Seedance 2.0's media arrays (the seed's
+    `images`/`videos`/`audios`; RunComfy's skill docs spell them `image_url`/`video_url`/`audio_url`).
+    """
 
     def __init__(
         self,
@@ -294,19 +338,26 @@ class RunComfyProvider:
         rng: Callable[[], float] = random.random,
         v2_image_field: str = DEFAULT_V2_IMAGE_FIELD,
         clock: Callable[[], float] = time.time,
+        v2_video_field: str = DEFAULT_V2_VIDEO_FIELD,
+        v2_audio_field: str = DEFAULT_V2_AUDIO_FIELD,
     ) -> None:
-        if not api_key.get_secret_value():
-            raise ValueError("the RunComfy API key is empty")
-        if not v2_image_field:
-            raise ValueError("v2_image_field must name a field")
-        self._http = http
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self._retry = retry
-        self._sleep = sleep
-        self._rng = rng
-        self._v2_image_field = v2_image_field
-        self._clock = clock
+        fields = (v2_image_field, v2_video_field, v2_audio_field)
+        if not all(fields):
+            raise ValueError("v2_image_field, v2_video_field and v2_audio_field must each name a field")
+        if len(set(fields)) != len(fields):
+            raise ValueError(f"the Seedance 2.0 media fields must differ; got {fields}")
+        self._api = JsonApi(
+            http,
+            base_url=base_url,
+            api_key=api_key,
+            provider_label="RunComfy",
+            error_parser=error_from_response,
+            retry=retry,
+            sleep=sleep,
+            rng=rng,
+            clock=clock,
+        )
+        self._v2_fields = V2Fields(images=v2_image_field, videos=v2_video_field, audios=v2_audio_field)
 
     @property
     def name(self) -> ProviderName:
@@ -324,32 +375,19 @@ class RunComfyProvider:
         Raises SubmitOutcomeUnknownError when the request may have created a job but no usable answer came
         back (a 5xx, a read timeout, a dropped connection, an unreadable 200): the caller must not resend it.
         """
-        body = build_submit_body(submission, v2_image_field=self._v2_image_field)
+        body = build_submit_body(
+            submission,
+            v2_image_field=self._v2_fields.images,
+            v2_video_field=self._v2_fields.videos,
+            v2_audio_field=self._v2_fields.audios,
+        )
         # Model ids contain slashes that are part of the path, so they are not escaped.
         path = "/v1/models/" + submission.spec.provider_model_id.strip("/")
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                reply = await self._exchange("POST", path, json_body=body)
-                return _receipt(reply)
-            except ProviderError as error:
-                if may_retry_submit(error, attempt, self._retry):
-                    await self._wait_before_retry("submit", error, attempt)
-                    continue
-                if _may_have_created_job(error):
-                    raise SubmitOutcomeUnknownError(
-                        "The submit may have reached RunComfy, but no usable answer came back "
-                        f"({error.message}); it will not be sent again.",
-                        status_code=error.status_code,
-                        provider_code=error.provider_code,
-                        request_id=error.request_id,
-                    ) from error
-                raise
+        return await self._api.submit("POST", path, body, receipt=_receipt)
 
     async def status(self, provider_job_id: str, spec: ModelSpec) -> ProviderStatus:
         """The job's state; a finished job's video URL and cost come from the result endpoint."""
-        reply = await self._read("GET", _request_path(provider_job_id, "status"))
+        reply = await self._api.read("GET", _request_path(provider_job_id, "status"))
         remote = _remote_status(reply.payload, reply.request_id)
         if remote is _RemoteStatus.IN_QUEUE:
             return ProviderStatus(ProviderState.QUEUED, queue_position=_queue_position(reply.payload))
@@ -365,7 +403,7 @@ class RunComfyProvider:
 
     async def cancel(self, provider_job_id: str, spec: ModelSpec) -> CancelOutcome:
         """Ask RunComfy to cancel; only a job still in the queue can be. Safe to repeat."""
-        reply = await self._read("POST", _request_path(provider_job_id, "cancel"))
+        reply = await self._api.read("POST", _request_path(provider_job_id, "cancel"))
         outcome = reply.payload.get("outcome")
         if outcome in ("cancelled", "canceled"):
             return CancelOutcome.CANCELLED
@@ -413,93 +451,10 @@ class RunComfyProvider:
             return _failed_status(None, None)
         return _failed_status(reply.payload.get("error"), _cost(reply.payload.get("cost")))
 
-    async def _read_result(self, provider_job_id: str) -> _Reply:
-        return await self._read(
+    async def _read_result(self, provider_job_id: str) -> Reply:
+        return await self._api.read(
             "GET", _request_path(provider_job_id, "result"), params={"include_cost": "true"}
         )
-
-    async def _read(self, method: str, path: str, *, params: Mapping[str, str] | None = None) -> _Reply:
-        """An idempotent exchange, retried with backoff while the error allows and attempts remain."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._exchange(method, path, params=params)
-            except ProviderError as error:
-                if not may_retry_read(error, attempt, self._retry):
-                    raise
-                await self._wait_before_retry(f"{method} {path}", error, attempt)
-
-    async def _wait_before_retry(self, what: str, error: ProviderError, attempt: int) -> None:
-        delay = backoff_delay(self._retry, attempt, rng=self._rng, retry_after_s=error.retry_after_s)
-        _log.info("RunComfy %s failed on attempt %d (%s); retrying in %.2f s", what, attempt, error, delay)
-        await self._sleep(delay)
-
-    async def _exchange(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Mapping[str, object] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> _Reply:
-        """One HTTP request → its JSON object, or the typed error it stands for."""
-        response = await self._send(method, path, json_body=json_body, params=params)
-        request_id = response.headers.get("x-request-id")
-        payload = _json_or_none(response.content)
-        error = error_from_response(
-            response.status_code,
-            payload,
-            request_id=request_id,
-            retry_after_s=parse_retry_after(response.headers.get("retry-after"), now=self._clock),
-            redact=self._redact,
-        )
-        if error is not None:
-            raise error
-        if not isinstance(payload, dict):
-            raise ProviderProtocolError(
-                f"RunComfy answered HTTP {response.status_code} with a body that is not a JSON object",
-                status_code=response.status_code,
-                request_id=request_id,
-            )
-        return _Reply(payload=payload, request_id=request_id)
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Mapping[str, object] | None,
-        params: Mapping[str, str] | None,
-    ) -> httpx.Response:
-        headers = {
-            "Authorization": f"Bearer {self._api_key.get_secret_value()}",
-            "Accept": "application/json",
-        }
-        try:
-            return await self._http.request(
-                method, f"{self._base_url}{path}", json=json_body, params=params, headers=headers
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            # Nothing was written to a server: the request provably never arrived.
-            raise ProviderTransportError(
-                f"Could not connect to RunComfy ({self._describe(error)})", reached_server=False
-            ) from error
-        except httpx.UnsupportedProtocol as error:
-            raise ProviderError(f"The RunComfy base URL cannot be used ({self._describe(error)})") from error
-        except httpx.RequestError as error:
-            # Read timeouts, dropped connections, broken responses: the server may have acted on it.
-            raise ProviderTransportError(
-                f"The connection to RunComfy failed after the request was sent ({self._describe(error)})",
-                reached_server=True,
-            ) from error
-
-    def _describe(self, error: Exception) -> str:
-        detail = str(error)
-        return self._redact(f"{type(error).__name__}: {detail}" if detail else type(error).__name__)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key.get_secret_value(), _REDACTED)
 
 
 def _request_path(provider_job_id: str, action: str) -> str:
@@ -507,16 +462,7 @@ def _request_path(provider_job_id: str, action: str) -> str:
     return f"/v1/requests/{quote(provider_job_id, safe='')}/{action}"
 
 
-def _json_or_none(content: bytes) -> object:
-    if not content:
-        return None
-    try:
-        return json.loads(content)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        return None
-
-
-def _receipt(reply: _Reply) -> SubmitReceipt:
+def _receipt(reply: Reply) -> SubmitReceipt:
     request_id = reply.payload.get("request_id")
     if isinstance(request_id, int) and not isinstance(request_id, bool):
         request_id = str(request_id)
@@ -525,13 +471,6 @@ def _receipt(reply: _Reply) -> SubmitReceipt:
             "RunComfy accepted the submit but sent no request_id", request_id=reply.request_id
         )
     return SubmitReceipt(provider_job_id=request_id.strip(), request_id=reply.request_id)
-
-
-def _may_have_created_job(error: ProviderError) -> bool:
-    if isinstance(error, ProviderTransportError):
-        return error.reached_server
-    # A 5xx may come after the job was created; an unreadable 2xx probably means it was.
-    return isinstance(error, ProviderServerError | ProviderProtocolError)
 
 
 def _remote_status(payload: Mapping[str, object], request_id: str | None) -> _RemoteStatus:
@@ -603,4 +542,4 @@ def _failed_status(error: object, cost: float | None) -> ProviderStatus:
                 break
     if message is None:
         message = "RunComfy reported the job as failed without saying why."
-    return ProviderStatus(ProviderState.FAILED, error_code=code, error_message=_clip(message), cost_usd=cost)
+    return ProviderStatus(ProviderState.FAILED, error_code=code, error_message=clip(message), cost_usd=cost)

@@ -6,6 +6,7 @@ these tests are the contract between the bot's catalogue, its client and RunComf
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -17,9 +18,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.domain.catalogue import ModelSpec, RequestedOptions, default_catalogue, validate_options
+from bot.domain.catalogue import ModelSpec, RequestedOptions, catalogue_for, validate_options
+from bot.domain.media import MediaClip, MediaInfo, MediaKind
 from bot.domain.models import FrameImage, ImageInfo, ProviderName, Ratio, Resolution, VideoRequest
-from bot.providers.base import CancelOutcome, ProviderState, ProviderStatus, Submission
+from bot.providers.base import CancelOutcome, ProviderState, ProviderStatus, References, Submission
 from bot.providers.errors import (
     ProviderAuthError,
     ProviderBalanceError,
@@ -46,7 +48,7 @@ from tests.doubles.runcomfy import Fault, Lifecycle, RunComfyDouble
 
 KEY = "test-key-5f1c9a7e"
 OTHER_KEY = "other-key-03b2d8"
-CATALOGUE = default_catalogue()
+CATALOGUE = catalogue_for([ProviderName.RUNCOMFY])
 PROMPT = "The cat slowly turns its head towards the window"
 PUBLIC_URL = "https://cdn.example.com/frame.png"
 
@@ -862,3 +864,134 @@ async def test_a_server_that_is_not_listening_fails_the_submit_as_never_sent(
 def test_the_provider_is_runcomfy_and_takes_images_by_url_only(provider: RunComfyProvider) -> None:
     assert provider.name is ProviderName.RUNCOMFY
     assert provider.accepts_inline_images is False
+
+
+# --- Seedance 2.0 reference media --------------------------------------------------------------------------
+
+
+def reference_clip(kind: str, url: str | None) -> MediaClip:
+    media_kind = MediaKind(kind)
+    mime = "video/mp4" if media_kind is MediaKind.VIDEO else "audio/mpeg"
+    info = MediaInfo(media_kind, "mp4", 4.0, 10, mime, None, None, has_audio=True)
+    return MediaClip(data=b"0123456789", info=info, url=url)
+
+
+def with_references(frame: FrameImage | None, **media: Any) -> Submission:
+    return replace(submission_for("seedance-2.0-pro", frame), references=References(**media))
+
+
+REF_IMAGES = (frame_at("https://cdn.example.com/ref-1.png"), frame_at("https://cdn.example.com/ref-2.png"))
+REF_VIDEOS = (reference_clip("video", "https://cdn.example.com/clip.mp4"),)
+REF_AUDIOS = (
+    reference_clip("audio", "https://cdn.example.com/voice.mp3"),
+    reference_clip("audio", "https://cdn.example.com/music.mp3"),
+)
+
+
+def test_seedance_2_0_puts_the_first_frame_first_then_the_reference_media_in_their_arrays() -> None:
+    body = build_submit_body(
+        with_references(frame_at(PUBLIC_URL), images=REF_IMAGES, videos=REF_VIDEOS, audios=REF_AUDIOS)
+    )
+    assert body == {
+        "prompt": PROMPT,
+        "resolution": "720p",
+        "aspect_ratio": "adaptive",
+        "duration": 5,
+        "generate_audio": True,
+        "images": [PUBLIC_URL, "https://cdn.example.com/ref-1.png", "https://cdn.example.com/ref-2.png"],
+        "videos": ["https://cdn.example.com/clip.mp4"],
+        "audios": ["https://cdn.example.com/voice.mp3", "https://cdn.example.com/music.mp3"],
+    }
+
+
+def test_seedance_2_0_leaves_out_empty_arrays() -> None:
+    only_video = build_submit_body(with_references(None, videos=REF_VIDEOS))
+    only_images = build_submit_body(with_references(None, images=REF_IMAGES))
+    assert only_video["videos"] == ["https://cdn.example.com/clip.mp4"]
+    assert "images" not in only_video and "audios" not in only_video
+    assert only_images["images"] == ["https://cdn.example.com/ref-1.png", "https://cdn.example.com/ref-2.png"]
+    assert "videos" not in only_images and "audios" not in only_images
+
+
+def test_seedance_2_0_media_field_names_are_configurable() -> None:
+    body = build_submit_body(
+        with_references(frame_at(PUBLIC_URL), videos=REF_VIDEOS, audios=REF_AUDIOS[:1]),
+        v2_image_field="image_url",
+        v2_video_field="video_url",
+        v2_audio_field="audio_url",
+    )
+    assert (body["image_url"], body["video_url"], body["audio_url"]) == (
+        [PUBLIC_URL],
+        ["https://cdn.example.com/clip.mp4"],
+        ["https://cdn.example.com/voice.mp3"],
+    )
+    assert not {"images", "videos", "audios"} & set(body)
+
+
+@pytest.mark.parametrize(
+    ("media", "message"),
+    [
+        ({"images": (frame_at(None),)}, "images by public URL"),
+        ({"videos": (reference_clip("video", None),)}, "reference video by public URL"),
+        ({"audios": (reference_clip("audio", ""),)}, "reference audio clip by public URL"),
+    ],
+    ids=["image", "video", "audio"],
+)
+def test_every_reference_needs_a_public_url_on_runcomfy(media: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProviderInvalidRequestError, match=message):
+        build_submit_body(with_references(None, **media))
+
+
+@pytest.mark.parametrize("model_key", ["seedance-1.0-pro", "seedance-1.5-pro"])
+def test_reference_media_on_a_model_without_a_reference_mode_is_refused(model_key: str) -> None:
+    submission = replace(
+        submission_for(model_key, frame_at(PUBLIC_URL)), references=References(videos=REF_VIDEOS)
+    )
+    with pytest.raises(ProviderInvalidRequestError, match="reference"):
+        build_submit_body(submission)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("watermark", True), ("expires_after_s", 3600), ("return_last_frame", True)],
+)
+def test_options_runcomfy_lacks_are_refused_rather_than_dropped(field: str, value: object) -> None:
+    submission = submission_for("seedance-1.5-pro", frame_at(PUBLIC_URL))
+    submission = replace(submission, request=replace(submission.request, **{field: value}))
+    with pytest.raises(ProviderInvalidRequestError, match="RunComfy has no"):
+        build_submit_body(submission)
+
+
+async def test_the_provider_sends_reference_media_under_its_configured_field_names(
+    sleep: RecordingSleep,
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"request_id": "rq-1"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        provider = make_provider(
+            client, "https://runcomfy.test", sleep, v2_video_field="video_url", v2_audio_field="audio_url"
+        )
+        await provider.submit(with_references(frame_at(PUBLIC_URL), videos=REF_VIDEOS, audios=REF_AUDIOS))
+
+    [request] = sent
+    assert str(request.url) == "https://runcomfy.test/v1/models/bytedance/seedance-2.0/pro"
+    body = json.loads(request.content)
+    assert body["images"] == [PUBLIC_URL]
+    assert body["video_url"] == ["https://cdn.example.com/clip.mp4"]
+    assert body["audio_url"] == ["https://cdn.example.com/voice.mp3", "https://cdn.example.com/music.mp3"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"v2_video_field": ""}, {"v2_audio_field": "images"}],
+    ids=["empty", "duplicate"],
+)
+async def test_the_media_field_names_must_be_distinct_and_non_empty(
+    http: httpx.AsyncClient, fields: dict[str, str]
+) -> None:
+    with pytest.raises(ValueError, match="field"):
+        RunComfyProvider(http, base_url="https://x.test", api_key=SecretStr(KEY), **fields)
