@@ -31,7 +31,7 @@ from bot.jobs.errors import JobError
 from bot.jobs.notifier import DownloadedVideo
 from bot.jobs.poller import JobPoller
 from bot.jobs.service import JobService
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, build_catalogue, open_runtime
 from bot.settings import ConfigurationError, Settings, load_settings
 from bot.storage.errors import StorageError
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("image", nargs="?", type=Path, help="the first frame, a local image file")
     animate.add_argument("--image-url", help="the first frame as a public https URL (RunComfy needs one)")
     animate.add_argument("--prompt", required=True, help="what should happen in the video")
-    animate.add_argument("--model", choices=catalogue.keys, default=catalogue.default_key)
+    animate.add_argument("--model", choices=sorted({spec.key for spec in catalogue.every_spec}), default=None)
     animate.add_argument("--resolution", help="480p, 720p or 1080p (per model)")
     animate.add_argument("--ratio", help="16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive")
     animate.add_argument("--duration", type=int, help="seconds of video (per model)")
@@ -83,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--camera-fixed", dest="camera_fixed", action="store_true", default=None)
     animate.add_argument("--no-camera-fixed", dest="camera_fixed", action="store_false")
     animate.add_argument("--seed", type=int)
+    animate.add_argument("--last-frame", type=Path, help="the last frame, a local image (Novita, ModelArk)")
+    animate.add_argument("--watermark", dest="watermark", action="store_true", default=None)
+    animate.add_argument("--no-watermark", dest="watermark", action="store_false")
+    animate.add_argument(
+        "--tier", help="default or flex (offline: about half price, slower)"
+    )
+    animate.add_argument(
+        "--expires-after", type=int, help="seconds before the provider gives up"
+    )
+    animate.add_argument(
+        "--return-last-frame", action="store_true", default=None, help="also save the last frame (ModelArk)"
+    )
     animate.add_argument("--out", type=Path, help="where to save the MP4 (default: seedance-<job>.mp4)")
 
     wait = commands.add_parser("wait", help="resume waiting for a job started by an earlier run")
@@ -124,6 +136,10 @@ class CliNotifier:
         await asyncio.to_thread(shutil.copyfile, video.path, destination)
         self.saved_to[job.id] = destination
         self.say(f"job #{job.id} saved {destination} ({video.size_bytes / 1024:.0f} KiB)")
+        if video.last_frame is not None:
+            last_frame_path = destination.with_suffix(".last-frame.png")
+            await asyncio.to_thread(last_frame_path.write_bytes, video.last_frame)
+            self.say(f"job #{job.id} saved its last frame as {last_frame_path}")
         self._resolve(job, JobState.DELIVERED)
         return str(destination)
 
@@ -174,7 +190,7 @@ async def _read_image(args: argparse.Namespace, runtime: Runtime, limits: ImageL
 def _service(runtime: Runtime, poller: JobPoller) -> JobService:
     return JobService(
         runtime.store,
-        runtime.provider,
+        runtime.providers,
         runtime.catalogue,
         tracker=poller,
         job_timeout_s=runtime.settings.job_timeout_s,
@@ -206,16 +222,26 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
         generate_audio=args.audio,
         camera_fixed=args.camera_fixed,
         seed=args.seed,
+        has_last_frame=args.last_frame is not None,
+        watermark=args.watermark,
+        service_tier=args.tier,
+        expires_after_s=args.expires_after,
+        return_last_frame=args.return_last_frame,
     )
     # Options are checked before anything is opened or fetched: a typo costs nothing.
-    default_catalogue().validate(args.model, options)
+    build_catalogue(settings).validate(args.model, options)
     async with open_runtime(settings) as runtime:
         image = await _read_image(args, runtime, limits)
+        last_frame = (
+            await asyncio.to_thread(_read_local_image, args.last_frame, limits)
+            if args.last_frame is not None
+            else None
+        )
         notifier = CliNotifier(out=args.out)
         wanted: set[int] = set()
         poller = _poller(runtime, notifier, wanted)
         service = _service(runtime, poller)
-        prepared = await service.prepare(args.model, options, image)
+        prepared = await service.prepare(args.model, options, image, last_frame)
         if prepared.first_frame is not None:
             info = prepared.first_frame.info
             notifier.say(
@@ -223,11 +249,14 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
             )
             for note in info.notes:
                 notifier.say(f"note: {note}")
-        if args.image is not None and not runtime.provider.accepts_inline_images:
+        provider = service.provider_for(prepared.spec)
+        local = args.image is not None or args.last_frame is not None
+        if local and not provider.accepts_inline_images:
             raise CliError(
-                f"{runtime.provider.name.value} takes images only as public https URLs, and this command "
-                f"cannot publish {args.image}. The image passed validation: upload it somewhere public "
-                "and pass --image-url URL instead. Nothing was submitted."
+                f"{provider.name.value} takes images only as public https URLs, and this command "
+                f"cannot publish local files. The image passed validation: upload it somewhere public "
+                "and pass --image-url URL instead (or use a provider that takes images inline: novita, "
+                "ark). Nothing was submitted."
             )
         if (
             args.image_url is not None
@@ -291,9 +320,11 @@ async def _wait(args: argparse.Namespace, settings: Settings, current_job: list[
 
 def _models() -> int:
     catalogue = default_catalogue()
-    for spec in catalogue:
+    for spec in catalogue.every_spec:
         default = " (default)" if spec.key == catalogue.default_key else ""
-        print(f"{spec.key}{default}: {spec.display_name} via {spec.provider.value}")
+        print(
+            f"{spec.key}{default}: {spec.display_name} via {spec.provider.value} ({spec.provider_model_id})"
+        )
         print(f"    {spec.describe_options()}")
     return EXIT_SAVED
 

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import aiosqlite
 import httpx
 
-from bot.domain.catalogue import Catalogue, default_catalogue
+from bot.domain.catalogue import Catalogue, catalogue_for
 from bot.domain.errors import DomainError
 from bot.domain.models import ProviderName
+from bot.providers.ark import ArkProvider
 from bot.providers.base import VideoProvider
+from bot.providers.novita import NovitaProvider
 from bot.providers.runcomfy import RunComfyProvider
 from bot.settings import ConfigurationError, Settings
 from bot.storage.database import open_database
@@ -39,9 +41,19 @@ class Runtime:
 
 
 def build_catalogue(settings: Settings) -> Catalogue:
-    """The model catalogue with the configured credit weights, or ConfigurationError naming a bad model."""
+    """The models of every configured provider, with the configured ids and credit weights.
+
+    Raises ConfigurationError naming the setting when a model id override or a credit weight names a model
+    that provider does not serve.
+    """
+    catalogue = catalogue_for(settings.configured_providers)
+    for provider in settings.configured_providers:
+        try:
+            catalogue = catalogue.with_model_ids(provider, settings.model_ids(provider))
+        except DomainError as error:
+            raise ConfigurationError(f"{provider.value.upper()}_MODEL_IDS: {error.message}") from None
     try:
-        return default_catalogue().with_credit_weights(settings.credit_weights)
+        return catalogue.with_credit_weights(settings.credit_weights)
     except DomainError as error:
         raise ConfigurationError(f"CREDIT_WEIGHTS: {error.message}") from None
 
@@ -59,12 +71,24 @@ def build_providers(settings: Settings, http: httpx.AsyncClient) -> dict[Provide
     """Every provider with a key configured; the selected one must be among them."""
     settings.require_provider_key()
     providers: dict[ProviderName, VideoProvider] = {}
-    if settings.runcomfy_api_key is not None and settings.runcomfy_api_key.get_secret_value():
-        providers[ProviderName.RUNCOMFY] = RunComfyProvider(
-            http, base_url=settings.runcomfy_base_url, api_key=settings.runcomfy_api_key
-        )
-    if settings.seedance_provider not in providers:
-        raise ConfigurationError(f"SEEDANCE_PROVIDER={settings.seedance_provider.value} has no API key set.")
+    for name in settings.configured_providers:
+        key = settings.provider_key(name)
+        if key is None:  # pragma: no cover - configured_providers only lists providers with a key
+            continue
+        match name:
+            case ProviderName.RUNCOMFY:
+                providers[name] = RunComfyProvider(
+                    http,
+                    base_url=settings.runcomfy_base_url,
+                    api_key=key,
+                    v2_image_field=settings.runcomfy_v2_image_field,
+                    v2_video_field=settings.runcomfy_v2_video_field,
+                    v2_audio_field=settings.runcomfy_v2_audio_field,
+                )
+            case ProviderName.NOVITA:
+                providers[name] = NovitaProvider(http, base_url=settings.novita_base_url, api_key=key)
+            case ProviderName.ARK:
+                providers[name] = ArkProvider(http, base_url=settings.ark_base_url, api_key=key)
     return providers
 
 

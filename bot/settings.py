@@ -40,10 +40,29 @@ class Settings(BaseSettings):
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_cdn_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CDN_HOSTS
 
-    # Providers
+    # Providers. SEEDANCE_PROVIDER is the default; every provider with a key set serves the models the
+    # default one lacks (RunComfy's 2.0 next to Novita's 1.5, say).
     seedance_provider: ProviderName = ProviderName.RUNCOMFY
     runcomfy_api_key: SecretStr | None = None
     runcomfy_base_url: str = "https://model-api.runcomfy.net"
+    #: Model ids by catalogue key, as JSON, e.g. {"seedance-2.0-pro": "bytedance/seedance-v2/pro"}.
+    runcomfy_model_ids: dict[str, str] = Field(default_factory=dict)
+    #: Seedance 2.0's array fields: the seed says images/videos/audios, RunComfy's skill docs image_url/...
+    runcomfy_v2_image_field: str = Field(default="images", min_length=1)
+    runcomfy_v2_video_field: str = Field(default="videos", min_length=1)
+    runcomfy_v2_audio_field: str = Field(default="audios", min_length=1)
+    novita_api_key: SecretStr | None = None
+    novita_base_url: str = "https://api.novita.ai"
+    novita_model_ids: dict[str, str] = Field(default_factory=dict)
+    ark_api_key: SecretStr | None = None
+    #: BytePlus ModelArk; for Volcengine Ark use https://ark.cn-beijing.volces.com/api/v3 and doubao- ids.
+    ark_base_url: str = "https://ark.ap-southeast.bytepluses.com/api/v3"
+    ark_model_ids: dict[str, str] = Field(default_factory=dict)
+    #: Where ModelArk can reach this bot's callback endpoint from the internet, e.g.
+    #: https://bot.example.com/seedance/callback. Unset: no endpoint, jobs are polled only.
+    public_callback_url: str | None = None
+    callback_listen_host: str = "0.0.0.0"
+    callback_listen_port: int = Field(default=8080, ge=0, le=65535)
 
     # Jobs and storage
     database_path: Path = Path("data/seedance-bot.sqlite3")
@@ -98,7 +117,19 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("discord_api_base_url", "runcomfy_base_url")
+    @field_validator("public_callback_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// behind a TLS proxy)")
+        return value
+
+    @field_validator("discord_api_base_url", "runcomfy_base_url", "novita_base_url", "ark_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -112,17 +143,42 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
+    def provider_key(self, provider: ProviderName) -> SecretStr | None:
+        """The API key set for `provider`, or None when it is unset or empty."""
+        match provider:
+            case ProviderName.RUNCOMFY:
+                key = self.runcomfy_api_key
+            case ProviderName.NOVITA:
+                key = self.novita_api_key
+            case ProviderName.ARK:
+                key = self.ark_api_key
+        return key if key is not None and key.get_secret_value() else None
+
     def require_provider_key(self) -> SecretStr:
         """The API key of the selected provider, or ConfigurationError naming the variable."""
-        if self.seedance_provider is ProviderName.RUNCOMFY:
-            if self.runcomfy_api_key is None or not self.runcomfy_api_key.get_secret_value():
-                raise ConfigurationError(
-                    "RUNCOMFY_API_KEY is not set: it is needed when SEEDANCE_PROVIDER=runcomfy."
-                )
-            return self.runcomfy_api_key
-        raise ConfigurationError(
-            f"SEEDANCE_PROVIDER={self.seedance_provider.value} is not supported yet; use runcomfy."
-        )
+        key = self.provider_key(self.seedance_provider)
+        if key is None:
+            name = f"{self.seedance_provider.value.upper()}_API_KEY"
+            raise ConfigurationError(
+                f"{name} is not set: it is needed when SEEDANCE_PROVIDER={self.seedance_provider.value}."
+            )
+        return key
+
+    @property
+    def configured_providers(self) -> tuple[ProviderName, ...]:
+        """Providers with a key, the default first: the order in which they serve a shared model."""
+        others = tuple(p for p in ProviderName if p is not self.seedance_provider and self.provider_key(p))
+        return (self.seedance_provider, *others)
+
+    def model_ids(self, provider: ProviderName) -> dict[str, str]:
+        """The configured model id overrides of `provider`."""
+        match provider:
+            case ProviderName.RUNCOMFY:
+                return self.runcomfy_model_ids
+            case ProviderName.NOVITA:
+                return self.novita_model_ids
+            case ProviderName.ARK:
+                return self.ark_model_ids
 
     def require_discord_token(self) -> SecretStr:
         """The bot token, or ConfigurationError naming DISCORD_TOKEN."""

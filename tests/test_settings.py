@@ -22,6 +22,10 @@ def clean_environment(monkeypatch, tmp_path):
         "RUNCOMFY_BASE_URL",
         "DATABASE_PATH",
         "JOB_TIMEOUT_S",
+        "NOVITA_API_KEY",
+        "ARK_API_KEY",
+        "ARK_MODEL_IDS",
+        "PUBLIC_CALLBACK_URL",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -112,3 +116,40 @@ def test_bad_credit_weights_are_named(monkeypatch, value, message):
     with pytest.raises(ConfigurationError, match=message) as caught:
         build_catalogue(load_settings())
     assert str(caught.value).startswith("CREDIT_WEIGHTS")
+
+
+def test_each_provider_names_its_own_key(monkeypatch):
+    for provider in ("novita", "ark"):
+        monkeypatch.setenv("SEEDANCE_PROVIDER", provider)
+        with pytest.raises(ConfigurationError, match=f"{provider.upper()}_API_KEY is not set"):
+            load_settings().require_provider_key()
+
+
+def test_every_provider_with_a_key_is_configured_the_default_first(monkeypatch):
+    monkeypatch.setenv("SEEDANCE_PROVIDER", "ark")
+    monkeypatch.setenv("ARK_API_KEY", "a")
+    monkeypatch.setenv("RUNCOMFY_API_KEY", "r")
+    monkeypatch.setenv("NOVITA_API_KEY", "")  # set but empty: not configured
+    settings = load_settings()
+    assert [p.value for p in settings.configured_providers] == ["ark", "runcomfy"]
+
+
+def test_model_ids_are_json_and_a_wrong_model_is_named(monkeypatch):
+    from bot.runtime import build_catalogue
+
+    monkeypatch.setenv("SEEDANCE_PROVIDER", "ark")
+    monkeypatch.setenv("ARK_API_KEY", "a")
+    monkeypatch.setenv("ARK_MODEL_IDS", '{"seedance-1.5-pro": "doubao-seedance-1-5-pro-251215"}')
+    catalogue = build_catalogue(load_settings())
+    assert catalogue.get("seedance-1.5-pro").provider_model_id == "doubao-seedance-1-5-pro-251215"
+    monkeypatch.setenv("ARK_MODEL_IDS", '{"seedance-9": "x"}')
+    with pytest.raises(ConfigurationError, match="ARK_MODEL_IDS: ark does not serve “seedance-9”"):
+        build_catalogue(load_settings())
+
+
+def test_the_callback_url_must_be_http(monkeypatch):
+    monkeypatch.setenv("PUBLIC_CALLBACK_URL", "bot.example.com/cb")
+    with pytest.raises(ConfigurationError, match="PUBLIC_CALLBACK_URL"):
+        load_settings()
+    monkeypatch.setenv("PUBLIC_CALLBACK_URL", "")
+    assert load_settings().public_callback_url is None

@@ -10,6 +10,7 @@ from bot.providers.errors import (
     ProviderContentRejectedError,
     ProviderError,
     ProviderInvalidRequestError,
+    ProviderModelUnavailableError,
     ProviderNotFoundError,
     ProviderPermissionError,
     ProviderRateLimitError,
@@ -55,6 +56,12 @@ def explain_submit_error(error: ProviderError) -> Explanation:
                 "provider_balance",
                 "The bot's video service account is out of credit. Ask the bot's owner to top it up.",
             )
+        case ProviderModelUnavailableError():
+            return Explanation(
+                "model_unavailable",
+                "This model is not activated on the bot's video service account. Try another model, or ask "
+                "the bot's owner to activate it.",
+            )
         case ProviderPermissionError():
             return Explanation(
                 "provider_permission",
@@ -78,8 +85,41 @@ def explain_submit_error(error: ProviderError) -> Explanation:
             return Explanation("provider_error", f"The video service refused the request: {error.message}")
 
 
+#: Failure codes providers put on a failed job, in words a member can act on. ModelArk's codes are
+#: documented; a code containing one of these fragments gets the sentence (checked in this order).
+_FAILURE_EXPLANATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "PrivacyInformation",
+        "The video service refused the image because it appears to show a real person's face. Try an image "
+        "without a recognisable real person.",
+    ),
+    (
+        "OutputVideoSensitiveContent",
+        "The video was made, but the video service's safety filter withheld it. Try a different prompt.",
+    ),
+    (
+        "OutputAudioSensitiveContent",
+        "The video service's safety filter withheld the generated sound. Try again with audio off, or "
+        "another prompt.",
+    ),
+    (
+        "SensitiveContentDetected",
+        "The video service's safety filter refused this prompt or media. Try a different image or wording.",
+    ),
+    ("AccountOverdue", "The bot's video service account is out of credit. Ask the bot's owner to top it up."),
+    ("ModelNotOpen", "This model is not activated on the bot's video service account. Try another model."),
+    ("RateLimitExceeded", "The video service was too busy to run this job. Try again in a few minutes."),
+    ("QuotaExceeded", "The bot's video service account has used up its quota. Try again later."),
+    ("InternalServiceError", "The video service hit an internal error. Try again."),
+)
+
+
 def describe_failure(error_code: str | None, error_message: str | None) -> str:
     """A failed job's reason for the member, from what the provider said."""
+    if error_code:
+        for fragment, explanation in _FAILURE_EXPLANATIONS:
+            if fragment.lower() in error_code.lower():
+                return explanation
     if error_message:
         return error_message
     if error_code:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +17,7 @@ class DownloadedVideo:
     size_bytes: int
     content_type: str
     source_url: str
+    last_frame: bytes | None = field(default=None, repr=False)  # the video's last frame, when asked for
 
 
 class Notifier(Protocol):

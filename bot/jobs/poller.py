@@ -14,6 +14,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import assert_never
 
@@ -22,8 +23,8 @@ import httpx
 from bot.domain.catalogue import Catalogue
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobState, ProviderName
-from bot.jobs.download import download_video
-from bot.jobs.errors import DeliveryError, VideoDownloadError
+from bot.jobs.download import download_bytes, download_video
+from bot.jobs.errors import DeliveryError, FetchError, VideoDownloadError
 from bot.jobs.explain import describe_failure
 from bot.jobs.notifier import Notifier
 from bot.jobs.schedule import failure_delay, next_poll_delay
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 PENDING_GRACE_S = 120.0
 #: Give up delivering a finished video after this many failed attempts in a row.
 MAX_DELIVERY_ATTEMPTS = 12
+#: A returned last-frame image is a still of the video: far smaller than this unless something is wrong.
+LAST_FRAME_MAX_BYTES = 30_000_000
 #: How long stop() lets jobs that are mid-step finish before cancelling them.
 STOP_GRACE_S = 10.0
 
@@ -229,7 +232,7 @@ class JobPoller:
             )
             return now + failure_delay(self._poll_interval_s, 10, None)
         try:
-            spec = self._catalogue.get(job.model)
+            spec = self._catalogue.spec_for(job.provider, job.model)
         except DomainError:
             await self._end(
                 job, JobState.FAILED, "unknown_model", f"The model {job.model} is no longer offered."
@@ -286,6 +289,7 @@ class JobPoller:
                     queue_position=None,
                     progress_percent=100.0,
                     video_url=status.video_url,
+                    last_frame_url=status.last_frame_url,
                     cost_usd=status.cost_usd,
                     usage_tokens=status.usage_tokens,
                     poll_failures=0,
@@ -335,7 +339,7 @@ class JobPoller:
         if provider is not None and job.provider_job_id is not None:
             try:
                 # Best effort: a queued job stops costing anything; a running one finishes unseen.
-                await provider.cancel(job.provider_job_id, self._catalogue.get(job.model))
+                await provider.cancel(job.provider_job_id, self._catalogue.spec_for(job.provider, job.model))
             except (ProviderError, DomainError) as error:
                 log.info("job %s: cancel after timeout failed: %s", job.id, error)
         limit_min = (job.deadline_at - job.created_at) / 60
@@ -360,6 +364,8 @@ class JobPoller:
             )
         except VideoDownloadError as error:
             return await self._delivery_setback(job, "download_failed", error.message, error.permanent, now)
+        if job.last_frame_url is not None:
+            video = replace(video, last_frame=await self._last_frame(job, job.last_frame_url))
         try:
             try:
                 reference = await self._notifier.deliver_video(job, video)
@@ -380,6 +386,14 @@ class JobPoller:
             with contextlib.suppress(OSError):
                 video.path.unlink()
         return None
+
+    async def _last_frame(self, job: Job, url: str) -> bytes | None:
+        # The last frame is a courtesy next to the video: without it the video is still worth posting.
+        try:
+            return await download_bytes(self._http, url, max_bytes=LAST_FRAME_MAX_BYTES)
+        except FetchError as error:
+            log.warning("job %s: the last frame could not be fetched: %s", job.id, error.message)
+            return None
 
     async def _delivery_setback(
         self, job: Job, code: str, message: str, permanent: bool, now: float

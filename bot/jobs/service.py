@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.domain.catalogue import Catalogue, ModelSpec, RequestedOptions
+from bot.domain.catalogue import DEFAULT_EXPIRES_AFTER_S, Catalogue, ModelSpec, RequestedOptions
 from bot.domain.images import ImageLimits, PreparedImage, prepare_image_async
-from bot.domain.models import FrameImage, Job, JobState, Requester, VideoRequest
+from bot.domain.media import MediaClip, MediaKind, probe_media_async
+from bot.domain.models import (
+    FrameImage,
+    Job,
+    JobState,
+    ProviderName,
+    Requester,
+    ServiceTier,
+    VideoRequest,
+)
 from bot.jobs.errors import (
     ImageNotPublishedError,
     JobNotCancellableError,
@@ -19,21 +28,51 @@ from bot.jobs.errors import (
 )
 from bot.jobs.explain import explain_submit_error
 from bot.jobs.quota import Member, QuotaService
-from bot.providers.base import CancelOutcome, Submission, VideoProvider
+from bot.providers.base import CancelOutcome, References, Submission, VideoProvider
 from bot.providers.errors import ProviderError
 from bot.storage.jobs import JobStore, NewJob
 
 log = logging.getLogger(__name__)
 
+#: How much longer than the provider's own expiry the bot waits for a flex job before giving up on it.
+FLEX_GRACE_S = 15 * 60
+
+
+@dataclass(frozen=True)
+class MediaUpload:
+    """One validated file a front end must publish at a public URL before submitting (URL-only providers)."""
+
+    label: str  # "first_frame", "last_frame", "image1" … "image9", "video1" …, "audio1" …
+    data: bytes
+    mime_type: str
+    extension: str
+
 
 @dataclass(frozen=True)
 class PreparedRequest:
-    """A request whose options and images passed validation; nothing has been stored or sent yet."""
+    """A request whose options and media passed validation; nothing has been stored or sent yet."""
 
     spec: ModelSpec
     request: VideoRequest
     first_frame: PreparedImage | None
     last_frame: PreparedImage | None = None
+    reference_images: tuple[PreparedImage, ...] = ()
+    reference_videos: tuple[MediaClip, ...] = ()
+    reference_audios: tuple[MediaClip, ...] = ()
+
+    def uploads(self) -> list[MediaUpload]:
+        """Every file of the request, labelled, in the order a front end should publish them."""
+        items: list[MediaUpload] = []
+        for label, image in (("first_frame", self.first_frame), ("last_frame", self.last_frame)):
+            if image is not None:
+                items.append(_image_upload(label, image))
+        items.extend(_image_upload(f"image{n}", image) for n, image in enumerate(self.reference_images, 1))
+        for kind, clips in (("video", self.reference_videos), ("audio", self.reference_audios)):
+            items.extend(
+                MediaUpload(f"{kind}{n}", clip.data, clip.info.mime_type, clip.info.format)
+                for n, clip in enumerate(clips, 1)
+            )
+        return items
 
 
 @dataclass(frozen=True)
@@ -59,28 +98,34 @@ class JobService:
     def __init__(
         self,
         store: JobStore,
-        provider: VideoProvider,
+        providers: Mapping[ProviderName, VideoProvider],
         catalogue: Catalogue,
         *,
         tracker: JobTracker,
         job_timeout_s: float,
         image_limits: ImageLimits | None = None,
         quota: QuotaService | None = None,
+        callback_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._provider = provider
+        self._providers = providers
         self._catalogue = catalogue
+        self._callback_url = callback_url
         self._tracker = tracker
         self._job_timeout_s = job_timeout_s
         self._image_limits = image_limits or ImageLimits()
         self._quota = quota
         self._clock = clock
 
-    @property
-    def provider(self) -> VideoProvider:
-        """The provider jobs are submitted to."""
-        return self._provider
+    def provider_for(self, spec: ModelSpec) -> VideoProvider:
+        """The provider that serves `spec`; a catalogue built from the configured providers has it."""
+        try:
+            return self._providers[spec.provider]
+        except KeyError:
+            raise ImageNotPublishedError(  # never raised with a catalogue from `catalogue_for`
+                f"{spec.provider.value} is not configured on this bot."
+            ) from None
 
     @property
     def quota(self) -> QuotaService | None:
@@ -102,12 +147,22 @@ class JobService:
         options: RequestedOptions,
         first_frame: bytes | None,
         last_frame: bytes | None = None,
+        *,
+        reference_images: Sequence[bytes] = (),
+        reference_videos: Sequence[bytes] = (),
+        reference_audios: Sequence[bytes] = (),
     ) -> PreparedRequest:
-        """Validate options (cheap, first) then images (Pillow, off the event loop).
+        """Validate options (cheap, first) then images (Pillow) and media (PyAV), off the event loop.
 
         Raises a DomainError or MissingFrameError that names what is wrong; nothing is stored or sent.
         """
         spec = self._catalogue.get(model)
+        options = replace(
+            options,
+            reference_images=len(reference_images),
+            reference_videos=len(reference_videos),
+            reference_audios=len(reference_audios),
+        )
         request = self._catalogue.validate(spec.key, options)
         if first_frame is None and spec.requires_first_frame:
             raise MissingFrameError(f"{spec.display_name} needs a first-frame image.")
@@ -121,7 +176,23 @@ class JobService:
             if last_frame is not None
             else None
         )
-        return PreparedRequest(spec=spec, request=request, first_frame=first, last_frame=last)
+        images = tuple(
+            [
+                await prepare_image_async(data, limits=self._image_limits, label=f"reference image {n}")
+                for n, data in enumerate(reference_images, 1)
+            ]
+        )
+        videos = await _probe_all(reference_videos, MediaKind.VIDEO, "reference video")
+        audios = await _probe_all(reference_audios, MediaKind.AUDIO, "reference audio clip")
+        return PreparedRequest(
+            spec=spec,
+            request=request,
+            first_frame=first,
+            last_frame=last,
+            reference_images=images,
+            reference_videos=videos,
+            reference_audios=audios,
+        )
 
     async def submit(
         self,
@@ -130,6 +201,7 @@ class JobService:
         *,
         first_frame_url: str | None = None,
         last_frame_url: str | None = None,
+        published: Mapping[str, str] | None = None,
         delivery: DeliveryTarget | None = None,
         member: Member | None = None,
     ) -> Job:
@@ -139,22 +211,37 @@ class JobService:
         UNKNOWN with the reason in `error_message`. A failed submit is an outcome, not an exception. With a
         `member` and a quota service, the job is created only if the member's limits allow it, its credits
         reserved in the same transaction (QuotaExceededError otherwise).
+
+        `published` maps `MediaUpload.label`s to the public URLs a front end published them at; the frame
+        URLs may also come as `first_frame_url` / `last_frame_url`.
         """
-        first = _frame(prepared.first_frame, first_frame_url)
-        last = _frame(prepared.last_frame, last_frame_url)
-        if not self._provider.accepts_inline_images:
-            for frame, label in ((first, "first frame"), (last, "last frame")):
-                if frame is not None and frame.url is None:
-                    raise ImageNotPublishedError(
-                        f"{self._provider.name.value} only accepts images by public URL, "
-                        f"and the {label} has none."
-                    )
+        urls = dict(published or {})
+        urls.setdefault("first_frame", first_frame_url or "")
+        urls.setdefault("last_frame", last_frame_url or "")
+        provider = self.provider_for(prepared.spec)
+        first = _frame(prepared.first_frame, urls["first_frame"] or None)
+        last = _frame(prepared.last_frame, urls["last_frame"] or None)
+        references = References(
+            images=tuple(
+                _frame_of(image, urls.get(f"image{n}"))
+                for n, image in enumerate(prepared.reference_images, 1)
+            ),
+            videos=tuple(
+                replace(clip, url=urls.get(f"video{n}"))
+                for n, clip in enumerate(prepared.reference_videos, 1)
+            ),
+            audios=tuple(
+                replace(clip, url=urls.get(f"audio{n}"))
+                for n, clip in enumerate(prepared.reference_audios, 1)
+            ),
+        )
+        _require_urls(provider, first, last, references)
         now = self._clock()
         new = NewJob(
-            provider=self._provider.name,
+            provider=provider.name,
             request=prepared.request,
             requester=requester,
-            deadline_at=now + self._job_timeout_s,
+            deadline_at=now + self._time_allowed(prepared.request),
             first_frame=first.info if first else None,
             last_frame=last.info if last else None,
             status_message_id=delivery.status_message_id if delivery else None,
@@ -167,10 +254,15 @@ class JobService:
         else:
             job = await self._store.create(new)
         submission = Submission(
-            spec=prepared.spec, request=prepared.request, first_frame=first, last_frame=last
+            spec=prepared.spec,
+            request=prepared.request,
+            first_frame=first,
+            last_frame=last,
+            references=references,
+            callback_url=self._callback_url,
         )
         try:
-            receipt = await self._provider.submit(submission)
+            receipt = await provider.submit(submission)
         except ProviderError as error:
             explanation = explain_submit_error(error)
             to = JobState.UNKNOWN if explanation.code == "submit_unknown" else JobState.FAILED
@@ -214,8 +306,8 @@ class JobService:
             raise JobNotCancellableError(f"Job #{job.id} is already {job.state.value}.")
         if job.state is JobState.PENDING or job.provider_job_id is None:
             raise JobNotCancellableError(f"Job #{job.id} is still being submitted; try again in a moment.")
-        spec = self._catalogue.get(job.model)
-        outcome = await self._provider.cancel(job.provider_job_id, spec)
+        spec = self._catalogue.spec_for(job.provider, job.model)
+        outcome = await self.provider_for(spec).cancel(job.provider_job_id, spec)
         match outcome:
             case CancelOutcome.CANCELLED:
                 cancelled = await self._store.transition(
@@ -234,9 +326,59 @@ class JobService:
                 raise JobNotCancellableError(
                     f"Job #{job.id} is already being generated and the video service cannot stop it now."
                 )
+            case CancelOutcome.UNSUPPORTED:
+                raise JobNotCancellableError(
+                    f"Job #{job.id} runs on {spec.provider.value}, which offers no way to cancel a job. "
+                    "It will finish (and count) as usual."
+                )
+
+    def _time_allowed(self, request: VideoRequest) -> float:
+        """How long the bot waits for a job: a flex job may take as long as the provider lets it."""
+        if request.service_tier is ServiceTier.FLEX:
+            provider_limit = request.expires_after_s or DEFAULT_EXPIRES_AFTER_S
+            return max(self._job_timeout_s, provider_limit + FLEX_GRACE_S)
+        return self._job_timeout_s
 
 
 def _frame(prepared: PreparedImage | None, url: str | None) -> FrameImage | None:
     if prepared is None:
         return None
-    return FrameImage(data=prepared.data, info=prepared.info, url=url)
+    return _frame_of(prepared, url)
+
+
+def _frame_of(prepared: PreparedImage, url: str | None) -> FrameImage:
+    return FrameImage(data=prepared.data, info=prepared.info, url=url or None)
+
+
+def _image_upload(label: str, image: PreparedImage) -> MediaUpload:
+    extension = "jpg" if image.info.format == "JPEG" else image.info.format.lower()
+    return MediaUpload(label, image.data, image.info.mime_type, extension)
+
+
+async def _probe_all(items: Sequence[bytes], kind: MediaKind, noun: str) -> tuple[MediaClip, ...]:
+    clips = []
+    for n, data in enumerate(items, 1):
+        info = await probe_media_async(data, kind, label=f"{noun} {n}")
+        clips.append(MediaClip(data=data, info=info))
+    return tuple(clips)
+
+
+def _require_urls(
+    provider: VideoProvider, first: FrameImage | None, last: FrameImage | None, references: References
+) -> None:
+    """Refuse before anything is stored when a URL-only provider would get a file without a URL."""
+    name = provider.name.value
+    if not provider.accepts_inline_images:
+        labelled = [("first frame", first), ("last frame", last)]
+        labelled += [(f"reference image {n}", image) for n, image in enumerate(references.images, 1)]
+        for label, frame in labelled:
+            if frame is not None and frame.url is None:
+                raise ImageNotPublishedError(
+                    f"{name} only accepts images by public URL, and the {label} has none."
+                )
+    for noun, clips in (("reference video", references.videos), ("reference audio clip", references.audios)):
+        for n, clip in enumerate(clips, 1):
+            if clip.url is None:
+                raise ImageNotPublishedError(
+                    f"{name} takes {noun}s only by public URL, and {noun} {n} has none."
+                )

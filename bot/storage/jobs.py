@@ -25,6 +25,7 @@ from bot.domain.models import (
     Ratio,
     Requester,
     Resolution,
+    ServiceTier,
     VideoRequest,
     sources_of,
 )
@@ -40,6 +41,7 @@ UPDATABLE_FIELDS = frozenset(
         "queue_position",
         "progress_percent",
         "video_url",
+        "last_frame_url",
         "video_bytes",
         "cost_usd",
         "usage_tokens",
@@ -224,6 +226,7 @@ def _request_to_json(request: VideoRequest) -> dict[str, Any]:
     data = asdict(request)
     data["resolution"] = request.resolution.value
     data["ratio"] = request.ratio.value
+    data["service_tier"] = request.service_tier.value if request.service_tier else None
     return data
 
 
@@ -238,6 +241,13 @@ def _request_from_json(raw: str) -> VideoRequest:
         generate_audio=data.get("generate_audio"),
         camera_fixed=data.get("camera_fixed"),
         seed=data.get("seed"),
+        watermark=data.get("watermark"),
+        service_tier=ServiceTier(data["service_tier"]) if data.get("service_tier") else None,
+        expires_after_s=data.get("expires_after_s"),
+        return_last_frame=data.get("return_last_frame"),
+        reference_images=int(data.get("reference_images", 0)),
+        reference_videos=int(data.get("reference_videos", 0)),
+        reference_audios=int(data.get("reference_audios", 0)),
     )
 
 
@@ -278,6 +288,7 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         queue_position=row["queue_position"],
         progress_percent=row["progress_percent"],
         video_url=row["video_url"],
+        last_frame_url=row["last_frame_url"],
         video_bytes=row["video_bytes"],
         cost_usd=row["cost_usd"],
         error_code=row["error_code"],

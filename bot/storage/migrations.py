@@ -143,6 +143,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         END;
         """,
     ),
+    Migration(
+        4,
+        "last_frame_url",
+        """
+        -- ModelArk can send back the video's last frame as an image; the bot posts it with the video.
+        ALTER TABLE jobs ADD COLUMN last_frame_url TEXT;
+        """,
+    ),
 )
 
 

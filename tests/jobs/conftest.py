@@ -90,6 +90,7 @@ class RecordingNotifier:
 
     events: list[tuple[str, int, JobState]] = field(default_factory=list)
     delivered: dict[int, bytes] = field(default_factory=dict)
+    last_frames: dict[int, bytes | None] = field(default_factory=dict)
     failures_before_delivery: list[DeliveryError] = field(default_factory=list)
     _ends: dict[int, asyncio.Future[Job]] = field(default_factory=dict)
 
@@ -106,6 +107,7 @@ class RecordingNotifier:
             self.events.append(("delivery_failed", job.id, job.state))
             raise self.failures_before_delivery.pop(0)
         self.delivered[job.id] = video.path.read_bytes()
+        self.last_frames[job.id] = video.last_frame
         self.events.append(("delivered", job.id, job.state))
         self.ended(job.id).set_result(job)
         return f"message-{job.id}"

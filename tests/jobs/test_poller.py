@@ -321,3 +321,32 @@ async def test_a_poll_asked_for_during_a_running_step_happens_right_after_it_wit
         await provider.wait_until(lambda: provider.status_calls[busy.provider_job_id] >= 2)
     finally:
         await poller.stop()
+
+
+LAST_FRAME_URL = "https://files.test/out/last.png"
+
+
+@pytest.mark.parametrize("served", [True, False])
+async def test_a_returned_last_frame_goes_with_the_video_and_its_absence_does_not_stop_it(
+    store, provider, catalogue, notifier, http, video_server, tmp_path, served
+):
+    import httpx
+
+    _, responses, _ = video_server
+    if served:
+        responses[LAST_FRAME_URL] = httpx.Response(200, content=b"\x89PNG last frame")
+    provider.script = [
+        ProviderStatus(ProviderState.SUCCEEDED, video_url=VIDEO_URL, last_frame_url=LAST_FRAME_URL),
+    ]
+    poller = make_poller(store, provider, catalogue, notifier, http, download_dir=tmp_path)
+    await poller.start()
+    job = await queued_job(store, catalogue, provider)
+    try:
+        await run_until_ended(poller, notifier, job)
+    finally:
+        await poller.stop()
+    final = await store.get(job.id)
+    assert final.state is JobState.DELIVERED
+    assert final.last_frame_url == LAST_FRAME_URL
+    assert notifier.delivered[job.id] == VIDEO_BYTES
+    assert notifier.last_frames[job.id] == (b"\x89PNG last frame" if served else None)

@@ -52,7 +52,7 @@ async def test_fifty_simultaneous_requests_against_a_limit_of_ten(
             quota = QuotaService(quota_store, member_defaults=member_limits, server_defaults=server_rules)
             service = JobService(
                 JobStore(conn),
-                provider,
+                {provider.name: provider},
                 default_catalogue(),
                 tracker=NoTracking(),
                 job_timeout_s=600,

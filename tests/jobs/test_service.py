@@ -50,7 +50,7 @@ def tracker():
 
 @pytest.fixture
 def service(store, provider, catalogue, tracker):
-    return JobService(store, provider, catalogue, tracker=tracker, job_timeout_s=600)
+    return JobService(store, {provider.name: provider}, catalogue, tracker=tracker, job_timeout_s=600)
 
 
 async def count_jobs(store) -> int:
@@ -150,3 +150,89 @@ async def test_members_cannot_see_or_cancel_each_others_jobs(service, provider):
     with pytest.raises(JobNotFoundError, match=f"no job #{job.id}"):
         await service.cancel(job.id, user_id=99)
     assert provider.cancelled == []
+
+
+# --- Reference media, flex jobs, providers without cancel -------------------------------------------------
+
+
+def wav(seconds: float) -> bytes:
+    from tests.doubles.media import make_wav
+
+    return make_wav(seconds)
+
+
+async def test_reference_media_is_validated_and_submitted_with_its_urls(service, provider):
+    from tests.doubles.media import make_mp4
+
+    prepared = await service.prepare(
+        "seedance-2.0-pro",
+        RequestedOptions(prompt="the dancer from image 1 moves to audio 1"),
+        None,
+        reference_images=[png(), png(800, 600)],
+        reference_videos=[make_mp4(3.0)],
+        reference_audios=[wav(4.0)],
+    )
+    assert prepared.request.reference_images == 2
+    assert [upload.label for upload in prepared.uploads()] == ["image1", "image2", "video1", "audio1"]
+    urls = {upload.label: f"https://cdn.example.test/{upload.label}" for upload in prepared.uploads()}
+    job = await service.submit(prepared, REQUESTER, published=urls)
+    assert job.state is JobState.QUEUED
+    references = provider.submissions[0].references
+    assert [image.url for image in references.images] == [urls["image1"], urls["image2"]]
+    assert references.videos[0].url == urls["video1"]
+    assert references.audios[0].info.duration_s == pytest.approx(4.0, abs=0.05)
+    assert job.request.options_summary()["references"] == "2 images, 1 video, 1 audio clip"
+
+
+async def test_a_reference_clip_is_judged_by_what_it_holds(service, store):
+    from bot.domain.errors import InvalidMediaError
+
+    with pytest.raises(InvalidMediaError, match="Reference audio clip 1 is 1.0 s long"):
+        await service.prepare(
+            "seedance-2.0-pro", RequestedOptions(prompt="x"), None, reference_audios=[wav(1.0)]
+        )
+    with pytest.raises(OptionValueError, match="at most 3 reference audio clips"):
+        await service.prepare(
+            "seedance-2.0-pro", RequestedOptions(prompt="x"), None, reference_audios=[wav(3.0)] * 4
+        )
+    assert await count_jobs(store) == 0
+
+
+async def test_a_reference_without_a_url_is_refused_before_anything_is_stored(service, store):
+    prepared = await service.prepare(
+        "seedance-2.0-pro", RequestedOptions(prompt="x"), None, reference_audios=[wav(3.0)]
+    )
+    with pytest.raises(ImageNotPublishedError, match="reference audio clip 1 has none"):
+        await service.submit(prepared, REQUESTER)
+    assert await count_jobs(store) == 0
+
+
+async def test_a_flex_job_is_given_as_long_as_the_provider_gives_it(store, catalogue, tracker):
+    from bot.domain.catalogue import catalogue_for
+    from bot.domain.models import ProviderName
+    from bot.jobs.service import FLEX_GRACE_S
+    from tests.jobs.conftest import ScriptedProvider
+
+    novita = ScriptedProvider()
+    novita.name = ProviderName.NOVITA
+    novita.accepts_inline_images = True
+    service = JobService(
+        store,
+        {ProviderName.NOVITA: novita},
+        catalogue_for((ProviderName.NOVITA,)),
+        tracker=tracker,
+        job_timeout_s=600,
+    )
+    flex = await service.prepare(
+        None, RequestedOptions(prompt="x", service_tier="flex", expires_after_s=7200), png()
+    )
+    job = await service.submit(flex, REQUESTER)
+    assert job.deadline_at - job.created_at == pytest.approx(7200 + FLEX_GRACE_S)
+    fast = await service.prepare(None, RequestedOptions(prompt="x"), png())
+    job = await service.submit(fast, REQUESTER)
+    assert job.deadline_at - job.created_at == pytest.approx(600)
+
+    novita.cancel_outcome = CancelOutcome.UNSUPPORTED
+    with pytest.raises(JobNotCancellableError, match="novita, which offers no way to cancel"):
+        await service.cancel(job.id, user_id=42)
+    assert (await store.get(job.id)).state is JobState.QUEUED

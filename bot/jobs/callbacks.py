@@ -1,0 +1,137 @@
+"""The provider callback endpoint: a small HTTP server that wakes a job as soon as its provider says it moved.
+
+ModelArk POSTs a task's JSON to the `callback_url` given at submit on every status change. Those POSTs are
+unsigned, so the body is never trusted: it only names a task, whose job is then polled at once, and the
+poll re-fetches the task from the provider. Polling on its own schedule stays the fallback, so a callback
+that never arrives (a firewall, a restart) costs only latency.
+
+Two cheap guards keep strangers from making the bot poll: the URL carries a key derived from the provider's
+API key (without it: 403, before the body is read), and bodies are capped at `MAX_BODY_BYTES`. Answers are
+the same for a known and an unknown task, so the endpoint reveals nothing about jobs.
+
+The server runs on the aiohttp that discord.py already depends on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aiohttp import web
+
+from bot.domain.models import Job, ProviderName
+
+log = logging.getLogger(__name__)
+
+#: A task's JSON is about a kilobyte; anything far larger is not a callback.
+MAX_BODY_BYTES = 64 * 1024
+KEY_PARAMETER = "key"
+_KEY_CONTEXT = b"seedance-bot provider callback v1"
+
+
+class CallbackTarget(Protocol):
+    """What the endpoint needs from the poller."""
+
+    def poll_now(self, job_id: int) -> None:
+        """Look at a job at once."""
+        ...
+
+
+#: Finds the job a provider knows by its task id (JobStore.find_by_provider_job).
+JobFinder = Callable[[ProviderName, str], Awaitable[Job | None]]
+
+
+def callback_key(provider_api_key: str) -> str:
+    """The key callback URLs carry: stable across restarts, useless for anything but this endpoint."""
+    return hmac.new(provider_api_key.encode(), _KEY_CONTEXT, hashlib.sha256).hexdigest()[:32]
+
+
+def callback_url_with_key(public_url: str, key: str) -> str:
+    """`public_url` with the key added to its query, keeping any query it already has."""
+    parts = urlsplit(public_url)
+    query = [(name, value) for name, value in parse_qsl(parts.query) if name != KEY_PARAMETER]
+    query.append((KEY_PARAMETER, key))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class CallbackServer:
+    """Serves POST callbacks for one provider at the path of its public callback URL."""
+
+    def __init__(
+        self,
+        *,
+        public_url: str,
+        key: str,
+        provider: ProviderName,
+        find_job: JobFinder,
+        target: CallbackTarget,
+        host: str,
+        port: int,
+    ) -> None:
+        self._path = urlsplit(public_url).path or "/"
+        self._key = key
+        self._provider = provider
+        self._find_job = find_job
+        self._target = target
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.woken = 0  # callbacks that woke a job, for logs and tests
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the real one when started with port 0)."""
+        if self._runner is None:
+            raise RuntimeError("the callback server is not running")
+        for address in self._runner.addresses:
+            if isinstance(address, tuple):
+                return int(address[1])
+        raise RuntimeError("the callback server has no TCP address")
+
+    async def start(self) -> None:
+        """Start listening; raises OSError when the address is taken."""
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post(self._path, self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info("provider callbacks served at %s:%d%s", self._host, self.port, self._path)
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        given = request.query.get(KEY_PARAMETER, "")
+        if not hmac.compare_digest(given.encode(), self._key.encode()):
+            return web.json_response({"error": "forbidden"}, status=403)
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            payload = json.loads(await request.read())
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": "body too large"}, status=413)
+        except ValueError:
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        task_id = payload.get("id") if isinstance(payload, dict) else None
+        if not isinstance(task_id, str) or not task_id.strip():
+            return web.json_response({"error": "no task id"}, status=400)
+        job = await self._find_job(self._provider, task_id.strip())
+        if job is not None and job.state.is_active:
+            # The body's status is not trusted: the poll re-reads the task from the provider.
+            self._target.poll_now(job.id)
+            self.woken += 1
+            log.info("job %s: callback for %s; polling now", job.id, task_id)
+        return web.json_response({"ok": True})
