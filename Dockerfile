@@ -18,5 +18,7 @@ RUN pip install . \
 
 USER seedance
 VOLUME ["/app/data"]
+# ModelArk callbacks, only when PUBLIC_CALLBACK_URL is set (publish with -p 8080:8080 behind a TLS proxy).
+EXPOSE 8080
 ENTRYPOINT ["seedance-bot"]
 CMD ["run"]

@@ -15,6 +15,7 @@ import logging
 import secrets
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import discord
 import yarl
@@ -23,8 +24,9 @@ from discord.ext import commands
 
 from bot.domain.catalogue import Catalogue
 from bot.domain.errors import DomainError
-from bot.domain.models import JobOrigin
+from bot.domain.models import JobOrigin, ProviderName
 from bot.domain.quota import MemberLimits, ServerRules
+from bot.jobs.callbacks import CallbackServer, callback_key, callback_url_with_key
 from bot.jobs.errors import JobError
 from bot.jobs.explain import explain_submit_error
 from bot.jobs.poller import JobPoller
@@ -65,6 +67,33 @@ def configure_endpoints(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    """The callback endpoint and the URL (with its key) that submits hand to the provider."""
+
+    server: CallbackServer
+    url: str
+
+
+def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | None:
+    """The ModelArk callback endpoint, when PUBLIC_CALLBACK_URL is set and ModelArk is configured."""
+    settings = runtime.settings
+    ark_key = settings.provider_key(ProviderName.ARK)
+    if settings.public_callback_url is None or ark_key is None:
+        return None
+    key = callback_key(ark_key.get_secret_value())
+    server = CallbackServer(
+        public_url=settings.public_callback_url,
+        key=key,
+        provider=ProviderName.ARK,
+        find_job=runtime.store.find_by_provider_job,
+        target=poller,
+        host=settings.callback_listen_host,
+        port=settings.callback_listen_port,
+    )
+    return Callbacks(server=server, url=callback_url_with_key(settings.public_callback_url, key))
+
+
 class SeedanceBot(commands.Bot):
     """The Seedance bot: slash commands in cogs, jobs driven by the poller, videos posted by the notifier."""
 
@@ -94,13 +123,15 @@ class SeedanceBot(commands.Bot):
             max_video_bytes=settings.max_video_bytes,
             job_filter=lambda job: job.requester.origin is JobOrigin.DISCORD,
         )
+        self.callbacks = build_callback_server(runtime, self.poller)
         self.jobs = JobService(
             runtime.store,
-            runtime.provider,
+            runtime.providers,
             runtime.catalogue,
             tracker=self.poller,
             job_timeout_s=settings.job_timeout_s,
             quota=quota,
+            callback_url=self.callbacks.url if self.callbacks else None,
         )
         self.state_store = StateStore(runtime.db)
         self.tree.error(self.on_app_command_error)
@@ -118,6 +149,8 @@ class SeedanceBot(commands.Bot):
             await self.load_extension(extension)
         resumed = await self.poller.start()
         log.info("resumed %d job(s) from the store", resumed)
+        if self.callbacks is not None:
+            await self.callbacks.server.start()
         await self.sync_commands()
 
     async def sync_commands(self) -> bool:
@@ -143,7 +176,9 @@ class SeedanceBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        """Stop polling (letting in-flight steps finish), flush status edits, then disconnect."""
+        """Stop callbacks and polling (letting steps in flight finish), flush status edits, disconnect."""
+        if self.callbacks is not None:
+            await self.callbacks.server.stop()
         await self.poller.stop()
         await self.notifier.close()
         await super().close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -36,6 +37,13 @@ def frame_filename(image_format: str | None, stem: str = "first-frame") -> str:
     fmt = (image_format or "PNG").upper()
     extension = {"JPEG": "jpg", "TIFF": "tiff"}.get(fmt, fmt.lower())
     return f"{stem}.{extension}"
+
+
+def _last_frame_files(job: Job, video: DownloadedVideo, limit: int) -> list[discord.File]:
+    """The video's last frame as a PNG attachment, when the provider sent one and it fits."""
+    if video.last_frame is None or len(video.last_frame) > limit:
+        return []
+    return [discord.File(io.BytesIO(video.last_frame), filename=f"seedance-{job.id}-last-frame.png")]
 
 
 def _addressing(job: Job) -> tuple[str, discord.AllowedMentions]:
@@ -86,7 +94,10 @@ class DiscordNotifier:
                     try:
                         message = await channel.send(
                             content=delivered_message(job, mention),
-                            file=discord.File(video.path, filename=f"seedance-{job.id}.mp4"),
+                            files=[
+                                discord.File(video.path, filename=f"seedance-{job.id}.mp4"),
+                                *_last_frame_files(job, video, limit),
+                            ],
                             allowed_mentions=allowed,
                         )
                     except discord.HTTPException as error:
@@ -96,6 +107,7 @@ class DiscordNotifier:
                 if message is None:
                     message = await channel.send(
                         content=too_large_message(job, mention, video.size_bytes, limit, video.source_url),
+                        files=_last_frame_files(job, video, limit),
                         allowed_mentions=allowed,
                     )
                 break
@@ -166,9 +178,10 @@ class DiscordNotifier:
         channel = self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
         message = channel.get_partial_message(job.status_message_id)
         card = status_card(job, self._bot.model_name(job.model))
-        thumbnail = frame_filename(job.first_frame.format if job.first_frame else None)
+        # A /video job has no first frame: its status message shows reference files, not a thumbnail.
+        thumbnail = f"attachment://{frame_filename(job.first_frame.format)}" if job.first_frame else None
         try:
-            await message.edit(embed=card_embed(card, thumbnail_url=f"attachment://{thumbnail}"))
+            await message.edit(embed=card_embed(card, thumbnail_url=thumbnail))
         except discord.HTTPException as error:
             # The status message is a courtesy; the job goes on whether or not it can be edited.
             log.warning("job %s: could not edit its status message: %s", job.id, error)
