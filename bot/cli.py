@@ -86,12 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--last-frame", type=Path, help="the last frame, a local image (Novita, ModelArk)")
     animate.add_argument("--watermark", dest="watermark", action="store_true", default=None)
     animate.add_argument("--no-watermark", dest="watermark", action="store_false")
-    animate.add_argument(
-        "--tier", help="default or flex (offline: about half price, slower)"
-    )
-    animate.add_argument(
-        "--expires-after", type=int, help="seconds before the provider gives up"
-    )
+    animate.add_argument("--tier", help="default or flex (offline: about half price, slower)")
+    animate.add_argument("--expires-after", type=int, help="seconds before the provider gives up")
     animate.add_argument(
         "--return-last-frame", action="store_true", default=None, help="also save the last frame (ModelArk)"
     )
