@@ -226,3 +226,53 @@ async def test_a_killed_run_is_resumed_by_a_new_process_and_the_video_saved(doub
     assert out.read_bytes() == double.video
     assert double.submit_count == 1
     assert "resumed job #1 running" in result.stderr
+
+
+async def test_with_modelark_a_local_image_and_last_frame_go_inline_and_the_last_frame_is_saved(
+    env, tmp_path
+):
+    from tests.doubles.ark import ArkDouble
+
+    first, last = tmp_path / "first.png", tmp_path / "last.jpg"
+    first.write_bytes(make_image(640, 480))
+    last.write_bytes(make_image(640, 480, fmt="JPEG"))
+    async with ArkDouble(api_keys=("ark-cli-key",)) as ark:
+        env = env | {"SEEDANCE_PROVIDER": "ark", "ARK_API_KEY": "ark-cli-key", "ARK_BASE_URL": ark.base_url}
+        ark.script(Lifecycle.queued(1).completes())
+        out = tmp_path / "clip.mp4"
+        done = await run_cli(
+            [
+                "animate",
+                str(first),
+                "--last-frame",
+                str(last),
+                "--prompt",
+                "dusk falls",
+                "--model",
+                "seedance-1.5-pro",
+                "--tier",
+                "flex",
+                "--return-last-frame",
+                "--out",
+                str(out),
+            ],
+            env,
+            tmp_path,
+        )
+        assert done.code == 0, done.stderr
+        task = next(iter(ark.jobs.values()))
+        roles = [item.get("role") for item in task.body["content"]]
+        assert roles == [None, "first_frame", "last_frame"]
+        assert task.body["service_tier"] == "flex"
+        assert probe_mp4(out.read_bytes()).codec == "h264"
+        assert out.with_suffix(".last-frame.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_an_option_the_provider_lacks_costs_nothing(double, env, tmp_path):
+    image_url = double.host_file(make_image(640, 480), "image/png", "f.png")
+    done = await run_cli(
+        ["animate", "--image-url", image_url, "--prompt", "x", "--tier", "flex"], env, tmp_path
+    )
+    assert done.code == 2
+    assert "has no `tier` option" in done.stderr
+    assert double.submit_count == 0
