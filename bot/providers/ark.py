@@ -50,11 +50,9 @@ from bot.providers.errors import (
     ProviderError,
     ProviderInvalidRequestError,
     ProviderModelUnavailableError,
-    ProviderNotFoundError,
     ProviderPermissionError,
     ProviderProtocolError,
     ProviderRateLimitError,
-    ProviderServerError,
 )
 from bot.providers.http import (
     DEFAULT_RETRY_POLICY,
@@ -62,6 +60,7 @@ from bot.providers.http import (
     Reply,
     clip,
     data_uri,
+    error_type_for_status,
     int_field,
     text_field,
 )
@@ -407,22 +406,11 @@ def _type_for_code(code: str) -> type[ProviderError] | None:
 
 
 def _type_for_status(status_code: int, *, on_create: bool) -> type[ProviderError]:
-    if status_code == 401:
-        return ProviderAuthError
-    if status_code == 402:
-        return ProviderBalanceError
-    if status_code == 403:
-        # ModelArk's 403s are AccountOverdueError and AccessDenied: the key is valid, the access is not.
-        return ProviderPermissionError
-    if status_code == 404:
-        return ProviderModelUnavailableError if on_create else ProviderNotFoundError
-    if status_code in (400, 422):
-        return ProviderInvalidRequestError
-    if status_code == 429:
-        return ProviderRateLimitError
-    if 500 <= status_code < 600:
-        return ProviderServerError
-    return ProviderError
+    # A 404 on create means the model (not activated, or unknown here), not a task.
+    if status_code == 404 and on_create:
+        return ProviderModelUnavailableError
+    # ModelArk's 403s are AccountOverdueError and AccessDenied: the key is valid, the access is not.
+    return error_type_for_status(status_code)
 
 
 class ArkProvider:

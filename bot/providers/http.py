@@ -31,8 +31,14 @@ import httpx
 from pydantic import SecretStr
 
 from bot.providers.errors import (
+    ProviderAuthError,
+    ProviderBalanceError,
     ProviderError,
+    ProviderInvalidRequestError,
+    ProviderNotFoundError,
+    ProviderPermissionError,
     ProviderProtocolError,
+    ProviderRateLimitError,
     ProviderServerError,
     ProviderTransportError,
     SubmitOutcomeUnknownError,
@@ -46,6 +52,25 @@ from bot.providers.retry import (
 )
 
 _log = logging.getLogger(__name__)
+
+#: What an HTTP status means when the body names nothing more specific; each provider adjusts a few.
+_ERRORS_BY_STATUS: Final[Mapping[int, type[ProviderError]]] = {
+    400: ProviderInvalidRequestError,
+    401: ProviderAuthError,
+    402: ProviderBalanceError,
+    403: ProviderPermissionError,
+    404: ProviderNotFoundError,
+    422: ProviderInvalidRequestError,
+    429: ProviderRateLimitError,
+}
+
+
+def error_type_for_status(status_code: int) -> type[ProviderError]:
+    """The error an HTTP status stands for by itself (5xx: the server's; anything else: the base)."""
+    if 500 <= status_code < 600:
+        return ProviderServerError
+    return _ERRORS_BY_STATUS.get(status_code, ProviderError)
+
 
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
 #: Server-supplied text is shown to people; a page-long message helps nobody.

@@ -38,19 +38,23 @@ from bot.providers.base import (
     SubmitReceipt,
 )
 from bot.providers.errors import (
-    ProviderAuthError,
     ProviderBalanceError,
     ProviderContentRejectedError,
     ProviderError,
     ProviderInvalidRequestError,
     ProviderModelUnavailableError,
-    ProviderNotFoundError,
-    ProviderPermissionError,
     ProviderProtocolError,
-    ProviderRateLimitError,
-    ProviderServerError,
 )
-from bot.providers.http import DEFAULT_RETRY_POLICY, JsonApi, Reply, clip, data_uri, int_field, text_field
+from bot.providers.http import (
+    DEFAULT_RETRY_POLICY,
+    JsonApi,
+    Reply,
+    clip,
+    data_uri,
+    error_type_for_status,
+    int_field,
+    text_field,
+)
 from bot.providers.retry import RetryPolicy
 
 DEFAULT_BASE_URL: Final = "https://api.novita.ai"
@@ -160,27 +164,14 @@ def error_from_response(
 
 
 def _error_type(status_code: int, words: str) -> type[ProviderError]:
-    if status_code == 401:
-        return ProviderAuthError
-    if status_code == 402:
-        return ProviderBalanceError
     if status_code == 403:
         if any(word in words for word in _BALANCE_WORDS):
             return ProviderBalanceError
         if any(word in words for word in _MODEL_ACCESS_WORDS):
             return ProviderModelUnavailableError
-        return ProviderPermissionError
-    if status_code == 404:
-        return ProviderNotFoundError
-    if status_code in (400, 422):
-        if any(word in words for word in _MODERATION_WORDS):
-            return ProviderContentRejectedError
-        return ProviderInvalidRequestError
-    if status_code == 429:
-        return ProviderRateLimitError
-    if 500 <= status_code < 600:
-        return ProviderServerError
-    return ProviderError
+    if status_code in (400, 422) and any(word in words for word in _MODERATION_WORDS):
+        return ProviderContentRejectedError
+    return error_type_for_status(status_code)
 
 
 class _TaskStatus(StrEnum):

@@ -51,10 +51,8 @@ from bot.providers.errors import (
     ProviderNotFoundError,
     ProviderPermissionError,
     ProviderProtocolError,
-    ProviderRateLimitError,
-    ProviderServerError,
 )
-from bot.providers.http import DEFAULT_RETRY_POLICY, JsonApi, Reply, clip
+from bot.providers.http import DEFAULT_RETRY_POLICY, JsonApi, Reply, clip, error_type_for_status
 from bot.providers.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -282,19 +280,8 @@ def _as_int(code: str) -> int:
 
 
 def _error_type_for_status(status_code: int) -> type[ProviderError]:
-    if status_code in (401, 403):
-        return ProviderAuthError
-    if status_code == 402:
-        return ProviderBalanceError
-    if status_code == 404:
-        return ProviderNotFoundError
-    if status_code in (400, 422):
-        return ProviderInvalidRequestError
-    if status_code == 429:
-        return ProviderRateLimitError
-    if 500 <= status_code < 600:
-        return ProviderServerError
-    return ProviderError
+    # RunComfy's clients read a 403 as a key problem, as they do a 401.
+    return ProviderAuthError if status_code == 403 else error_type_for_status(status_code)
 
 
 class _RemoteStatus(StrEnum):
