@@ -38,15 +38,18 @@ The contract it follows:
   an `X-Request-Id` header, recorded with the request.
 - `host_file()` serves test files (the member's "public" image) under `/files/hosted/...`.
 
-The knobs and records (all on `RunComfyDouble`):
+The knobs and records (all on `RunComfyDouble`; the provider-neutral ones come from
+`tests.doubles.provider_double`, shared with the Novita and ModelArk doubles):
 
 - `base_url`, `host_file(data, content_type, name) -> url`, `video_url(request_id)`, `video` (the bytes
   every finished job serves unless its lifecycle brings its own), `api_keys`.
 - `script(lifecycle)`: the next submit's lifecycle (FIFO); otherwise `default_lifecycle`
   (queued at 1, running one poll, then completed). `release(request_id)`: let a held job move on.
 - `inject(route, fault, times=1)` for route "submit", "status", "result", "cancel", "video" or "hosted".
-- `jobs` (request_id → `DoubleJob`: body, model_id, api_key, lifecycle, polls, result_reads,
-  cancel_requests, cancelled), `submit_count` (jobs created, answered or not), `requests`
+- `advance(request_id)`: move a job one step now; `expire_outputs(request_id)`: its video URL answers 403;
+  `fault_for(kind)`: RunComfy's documented answer for "auth", "balance", "not_found", ...
+- `jobs` (request_id → `RunComfyJob`: id/request_id, body, model_id, api_key, lifecycle, polls,
+  result_reads, cancel_requests, cancelled), `submit_count` (jobs created, answered or not), `requests`
   (`RecordedRequest`s, oldest first) and `requests_to(route)`.
 - Awaitable hooks, so tests never sleep: `wait_for(predicate)`, `wait_for_submit(count)`,
   `wait_for_polls(request_id, polls)`, `wait_for_requests(route, count)`; each gives up with TimeoutError
@@ -63,25 +66,49 @@ lost") and a malformed JSON body.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import io
-import itertools
 import json
-import threading
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Literal, Self
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.doubles.media import make_mp4
+from tests.doubles.provider_double import (
+    BYTES_PER_MB,
+    FAULT_KINDS,
+    TERMINAL_KINDS,
+    DoubleJob,
+    Fault,
+    FaultKind,
+    FaultKindName,
+    FetchError,
+    ProviderDouble,
+    RecordedRequest,
+    Refusal,
+    StepKind,
+    Vocabulary,
+    running_in_thread,
+)
+from tests.doubles.provider_double import Lifecycle as NeutralLifecycle
+from tests.doubles.provider_double import Step as NeutralStep
+
+__all__ = [
+    "SEED_SCHEMAS",
+    "DoubleJob",
+    "Fault",
+    "FaultKind",
+    "Lifecycle",
+    "RecordedRequest",
+    "RouteName",
+    "RunComfyDouble",
+    "RunComfyJob",
+    "Step",
+    "StepKind",
+    "running_in_thread",
+]
 
 RouteName = Literal["submit", "status", "result", "cancel", "video", "hosted"]
 
@@ -180,501 +207,154 @@ SEED_SCHEMAS: dict[str, dict[str, Any]] = {
 # Seed 003: "Support jpeg、png、webp、bmp、tiff、gif." (Pillow's names; MPO is a JPEG with extra pictures.)
 _V2_IMAGE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 # "30 MB" read as decimal megabytes: the stricter reading, so a bot that cuts it close fails here first.
-_BYTES_PER_MB = 1_000_000
+_BYTES_PER_MB = BYTES_PER_MB
 _MAX_FETCH_BYTES = 30 * _BYTES_PER_MB + 1
-_FETCH_TIMEOUT_S = 10.0
 
 # Not in the docs: 400003 fills the gap between the documented 400001, 400002 and 400004, a guess kept
 # deliberately undocumented-looking so the client must fall back on the HTTP status (422).
 SCHEMA_ERROR_CODE = 400003
 AUTH_ERROR_CODE = 400004
 BAD_MODEL_ERROR_CODE = 400001
+BALANCE_ERROR_CODE = 400002
 FOREIGN_REQUEST_ERROR_CODE = 403001
 UNKNOWN_REQUEST_ERROR_CODE = 404001
 
-_TERMINAL_WORDS = frozenset({"completed", "succeeded", "failed", "cancelled", "canceled", "expired"})
-_SUCCESS_WORDS = frozenset({"completed", "succeeded"})
+# RunComfy's status words (doc: in_queue, in_progress, completed, cancelled; its clients also know failed).
+# "succeeded" and "canceled" are other spellings RunComfy's own code and fixtures use (sdk).
+VOCABULARY = Vocabulary(
+    words={
+        StepKind.QUEUED: "in_queue",
+        StepKind.RUNNING: "in_progress",
+        StepKind.SUCCEEDED: "completed",
+        StepKind.FAILED: "failed",
+        StepKind.CANCELLED: "cancelled",
+        StepKind.EXPIRED: "expired",
+    },
+    aliases={"succeeded": StepKind.SUCCEEDED, "canceled": StepKind.CANCELLED},
+)
 
 
-# --- Lifecycles --------------------------------------------------------------------------------------------
+# --- Lifecycles: the neutral ones, whose steps also tell their RunComfy word --------------------------------
 
 
-class _fluent:  # lower case: it is used as a decorator
-    """A builder method callable on the class (starting from an empty Lifecycle) or on an instance."""
+class Step(NeutralStep):
+    """A neutral step that also knows the word RunComfy's status endpoint shows for it."""
 
-    def __init__(self, method: Callable[..., Lifecycle]) -> None:
-        self._method = method
-        self.__doc__ = method.__doc__
-
-    def __get__(self, instance: Lifecycle | None, owner: type[Lifecycle]) -> Callable[..., Lifecycle]:
-        return functools.partial(self._method, instance if instance is not None else owner())
-
-
-@dataclass(frozen=True)
-class Step:
-    """One state a job shows on the status endpoint; a held step waits for `RunComfyDouble.release`."""
-
-    status: str
-    queue_position: int | None = None
-    hold: bool = False
+    @property
+    def status(self) -> str:
+        """RunComfy's status word for this step."""
+        return VOCABULARY.word(self)
 
     @property
     def is_terminal(self) -> bool:
         """Whether the job is over once it reaches this step."""
-        return self.status in _TERMINAL_WORDS
+        return VOCABULARY.kind(self) in TERMINAL_KINDS
 
 
-@dataclass(frozen=True)
-class Lifecycle:
-    """The scripted life of one job, advanced by status GETs; a job stays on its last step for good.
+class Lifecycle(NeutralLifecycle):
+    """`provider_double.Lifecycle` whose steps tell their RunComfy word (`step.status`).
 
-    Build it fluently, from the class or an instance:
-    `Lifecycle.queued(3).running(2).completes(cost=0.3)`, `Lifecycle.running().hold().fails("boom")`,
-    `Lifecycle.quick()` (finished on the first poll), `Lifecycle.queued(1, hold=True)` (queued until
-    released), `Lifecycle.running().completes(output=None)` (finished but no video: the provider lies).
+    RunComfyDouble takes any neutral Lifecycle; this one only adds the words for tests that read them.
     """
 
-    steps: tuple[Step, ...] = ()
-    cost: float | None = 0.1
-    output: Literal["video", "videos"] | None = "video"  # where the result puts the video URL; None: nowhere
-    result_status: str = "succeeded"  # the result endpoint's word for a finished job (doc); "completed" too
-    error: Any = None  # a failed job's `error` on the result endpoint, any JSON value
-    video: bytes | None = None  # this job's video; None: the double's
-
-    @classmethod
-    def quick(cls) -> Lifecycle:
-        """Finished with a video on the first status poll."""
-        return cls().completes()
-
-    @_fluent
-    def step(self, status: str, *, queue_position: int | None = None, hold: bool = False) -> Lifecycle:
-        """Add any step, including status words the documentation does not know."""
-        return replace(self, steps=(*self.steps, Step(status, queue_position, hold)))
-
-    @_fluent
-    def queued(self, positions: int = 1, *, hold: bool = False) -> Lifecycle:
-        """Wait in the queue at positions `positions`, ..., 1 (one status poll each)."""
-        steps = tuple(Step("in_queue", position) for position in range(max(positions, 1), 0, -1))
-        if hold:
-            steps = (*steps[:-1], replace(steps[-1], hold=True))
-        return replace(self, steps=(*self.steps, *steps))
-
-    @_fluent
-    def running(self, polls: int = 1, *, hold: bool = False) -> Lifecycle:
-        """Run for `polls` status polls."""
-        steps = tuple(Step("in_progress") for _ in range(max(polls, 1)))
-        if hold:
-            steps = (*steps[:-1], replace(steps[-1], hold=True))
-        return replace(self, steps=(*self.steps, *steps))
-
-    @_fluent
-    def hold(self) -> Lifecycle:
-        """Keep the job on the last step added so far until the test calls `release`."""
-        if not self.steps:
-            raise ValueError("add a step before holding on it")
-        return replace(self, steps=(*self.steps[:-1], replace(self.steps[-1], hold=True)))
-
-    @_fluent
-    def completes(
-        self,
-        *,
-        cost: float | None = 0.1,
-        output: Literal["video", "videos"] | None = "video",
-        status_word: str = "completed",
-        result_status: str = "succeeded",
-        video: bytes | None = None,
-    ) -> Lifecycle:
-        """Finish with a video (unless `output` is None) and, when asked for, a cost in USD."""
-        return replace(
-            self,
-            steps=(*self.steps, Step(status_word)),
-            cost=cost,
-            output=output,
-            result_status=result_status,
-            video=video,
-        )
-
-    @_fluent
-    def fails(self, error: Any = "The generation failed.", *, cost: float | None = None) -> Lifecycle:
-        """Finish as failed; `error` is what the result shows (a string, an object, anything)."""
-        return replace(self, steps=(*self.steps, Step("failed")), error=error, cost=cost)
-
-    @_fluent
-    def cancelled(self, *, word: str = "cancelled") -> Lifecycle:
-        """Finish as cancelled by the provider."""
-        return replace(self, steps=(*self.steps, Step(word)))
-
-    @_fluent
-    def expires(self) -> Lifecycle:
-        """Finish as expired."""
-        return replace(self, steps=(*self.steps, Step("expired")))
+    step_class = Step
 
 
-# --- Faults ------------------------------------------------------------------------------------------------
+# --- Jobs --------------------------------------------------------------------------------------------------
 
 
-class FaultKind(StrEnum):
-    """How a fault changes an answer."""
+@dataclass(eq=False)
+class RunComfyJob(DoubleJob):
+    """A RunComfy request: a `DoubleJob` that also counts result reads."""
 
-    RESPOND = "respond"  # answer with this instead; the request is not handled (no job is created)
-    DROP = "drop"  # handle the request, then close the connection without answering
-    DELAY = "delay"  # handle the request, then wait before answering
-    MALFORMED = "malformed"  # handle the request, then answer HTTP 200 with broken JSON
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A change to one answer of one route; build with the class methods."""
-
-    kind: FaultKind
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-    delay_s: float = 0.0
-
-    @classmethod
-    def error(cls, status: int, error_code: int | None = None, message: str = "Injected failure") -> Fault:
-        """HTTP `status` with RunComfy's error body; without `error_code` only `error_message` is sent."""
-        payload: dict[str, Any] = {"error_message": message}
-        if error_code is not None:
-            payload = {"error_code": error_code, "error_message": message}
-        return cls(FaultKind.RESPOND, status=status, body=json.dumps(payload).encode())
-
-    @classmethod
-    def error_with_200(cls, error_code: int, message: str = "Injected failure") -> Fault:
-        """HTTP 200 whose body is an error, as RunComfy sometimes answers."""
-        return cls.error(200, error_code, message)
-
-    @classmethod
-    def rate_limited(cls, retry_after: str | None = "2", error_code: int | None = None) -> Fault:
-        """429 Too Many Requests, with a Retry-After header (seconds or an HTTP date) unless None."""
-        fault = cls.error(429, error_code, "Too many requests")
-        return replace(fault, headers=() if retry_after is None else (("Retry-After", retry_after),))
-
-    @classmethod
-    def html(cls, status: int = 502) -> Fault:
-        """An HTML error page, as a proxy in front of the API would send."""
-        page = f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
-        return cls(FaultKind.RESPOND, status=status, body=page.encode(), content_type="text/html")
-
-    @classmethod
-    def drop(cls) -> Fault:
-        """Handle the request (a submit creates its job), then close the connection without an answer."""
-        return cls(FaultKind.DROP)
-
-    @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        """Handle the request, then answer only after `seconds` (or when the double closes)."""
-        return cls(FaultKind.DELAY, delay_s=seconds)
-
-    @classmethod
-    def malformed(cls) -> Fault:
-        """Handle the request, then answer HTTP 200 with a JSON body cut in the middle."""
-        return cls(FaultKind.MALFORMED)
-
-
-# --- Recorded traffic and jobs ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the double received, as it arrived."""
-
-    route: RouteName | None  # None: no route matched
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]  # lower-case names; Authorization is kept so tests can check it
-    body: bytes
-    json: Any  # the decoded body, or None
-    http_request_id: str  # the X-Request-Id the double answered with
-
-    @property
-    def bearer(self) -> str | None:
-        """The bearer token sent, if any."""
-        return _bearer(self.headers.get("authorization"))
-
-
-@dataclass
-class DoubleJob:
-    """A job the double accepted (and will charge for), and what has happened to it since."""
-
-    request_id: str
-    model_id: str
-    body: dict[str, Any]
-    api_key: str
-    lifecycle: Lifecycle
-    created_at: datetime
-    position: int = 0
-    polls: int = 0  # status GETs answered
     result_reads: int = 0
-    cancel_requests: int = 0
-    cancelled: bool = False  # by a cancel request
-    releases: int = 0  # releases not yet spent on a held step
-    finished_at: datetime | None = None
 
     @property
-    def step(self) -> Step:
-        """The step the job is on; a job without steps waits in the queue."""
-        if self.cancelled:
-            return Step("cancelled")
-        if not self.lifecycle.steps:
-            return Step("in_queue", 0)
-        return self.lifecycle.steps[self.position]
-
-    @property
-    def status(self) -> str:
-        """The status word the status endpoint shows now."""
-        return self.step.status
-
-    @property
-    def is_finished(self) -> bool:
-        """Whether the job is over."""
-        return self.step.is_terminal
-
-    def advance(self) -> None:
-        """Move one step on, unless the job is over, on its last step, or held without a release.
-
-        A terminal step is final even when more steps follow it (`Lifecycle.quick().fails()`).
-        """
-        if self.cancelled or self.is_finished or self.position >= len(self.lifecycle.steps) - 1:
-            return
-        if self.step.hold:
-            if self.releases <= 0:
-                return
-            self.releases -= 1
-        self.position += 1
-        if self.step.is_terminal and self.finished_at is None:
-            self.finished_at = datetime.now(UTC)
+    def request_id(self) -> str:
+        """RunComfy's name for the job id."""
+        return self.id
 
 
-class _Refusal(Exception):
-    """An error answer, raised from deep inside a handler."""
+class _Refusal(Refusal):
+    """A RunComfy error answer (`field` names the offending body field)."""
 
     def __init__(self, status: int, error_code: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-        self.message = message
-        self.field = field
-
-    def response(self) -> web.Response:
-        payload: dict[str, Any] = {"error_code": self.error_code, "error_message": self.message}
-        if self.field is not None:
-            payload["field"] = self.field
-        return web.json_response(payload, status=self.status)
+        super().__init__(status, error_code, message, param=field)
 
 
 # --- The server --------------------------------------------------------------------------------------------
 
 
-class RunComfyDouble:
+class RunComfyDouble(ProviderDouble[RunComfyJob]):
     """The RunComfy Model API on 127.0.0.1 (see the module docstring for the contract and the knobs)."""
+
+    routes = frozenset({"submit", "status", "result", "cancel", "video", "hosted"})
+    vocabulary = VOCABULARY
 
     def __init__(
         self,
         *,
         api_keys: Iterable[str] = ("test-key",),
         video: bytes | None = None,
-        default_lifecycle: Lifecycle | None = None,
+        default_lifecycle: NeutralLifecycle | None = None,
         v2_image_fields: Iterable[str] = ("images", "image_url"),
         schemas: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        self.api_keys = set(api_keys)
-        self.video = video if video is not None else make_mp4()
-        self.default_lifecycle = default_lifecycle or Lifecycle.queued(1).running(1).completes()
+        super().__init__(
+            api_keys=api_keys,
+            video=video,
+            default_lifecycle=default_lifecycle or Lifecycle.queued(1).running(1).completes(),
+        )
         self.schemas = _with_v2_image_fields(dict(schemas or SEED_SCHEMAS), tuple(v2_image_fields))
-        self.jobs: dict[str, DoubleJob] = {}
-        self.requests: list[RecordedRequest] = []
-        self._scripted: deque[Lifecycle] = deque()
-        self._faults: dict[str, deque[Fault]] = {}
-        self._hosted: dict[str, tuple[bytes, str]] = {}
-        self._http_ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._changed: asyncio.Condition | None = None
-        self._closing: asyncio.Event | None = None
-        self._base_url: str | None = None
-        self.wait_timeout_s = 10.0
 
-    # Lifecycle of the server itself.
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 on a free port."""
-        self._changed = asyncio.Condition()
-        self._closing = asyncio.Event()
-        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/models/{model_id:.+}", self._submit, name="submit")
         app.router.add_get("/v1/requests/{request_id}/status", self._status, name="status")
         app.router.add_get("/v1/requests/{request_id}/result", self._result, name="result")
         app.router.add_post("/v1/requests/{request_id}/cancel", self._cancel, name="cancel")
-        app.router.add_get("/files/videos/{request_id}.mp4", self._video, name="video")
-        app.router.add_get("/files/hosted/{token}/{name}", self._hosted_file, name="hosted")
-        # Answers held back by a delay fault end when the double closes, so a short shutdown is enough.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self._base_url = f"http://127.0.0.1:{port}"
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_FETCH_TIMEOUT_S))
 
-    async def close(self) -> None:
-        """Stop listening; answers still held by delays are released first."""
-        if self._closing is not None:
-            self._closing.set()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def render_error(
+        self, status: int, code: int | str | None, message: str, param: str | None = None
+    ) -> web.Response:
+        """`{"error_code", "error_message"}` (+ `field`); without a code only `error_message` is sent."""
+        payload: dict[str, Any] = {"error_message": message}
+        if code is not None:
+            payload = {"error_code": code, "error_message": message}
+        if param is not None:
+            payload["field"] = param
+        return web.json_response(payload, status=status)
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
+    def fault_for(self, kind: FaultKindName) -> Fault:
+        """RunComfy's documented answer for `kind` (providers.md section 1)."""
+        if kind == "auth":
+            return Fault.error(401, AUTH_ERROR_CODE, "Invalid or expired token, or the account is inactive.")
+        if kind == "balance":
+            return Fault.error(402, BALANCE_ERROR_CODE, "Insufficient balance.")
+        if kind == "moderation":
+            # RunComfy documents no moderation error: flagged content ends as a failed request (use
+            # `Lifecycle.fails`). As an HTTP answer, the nearest documented one is an input refused with 422
+            # (schema mismatch), which has no documented code either.
+            return Fault.error(422, message="The input was flagged by the content safety checker.")
+        if kind == "model_unavailable":
+            # No "model not enabled" answer exists; an unknown model id (400001) is the nearest.
+            return Fault.error(400, BAD_MODEL_ERROR_CODE, "Unknown model id.")
+        if kind == "rate_limit":
+            return Fault.rate_limited("2")  # no documented code: RunComfy's clients key on the status
+        if kind == "bad_request":
+            return Fault.error(422, SCHEMA_ERROR_CODE, "prompt: this field is required.", param="prompt")
+        if kind == "not_found":
+            return Fault.error(404, UNKNOWN_REQUEST_ERROR_CODE, "Request not found or expired.")
+        raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:PORT`, once started."""
-        if self._base_url is None:
-            raise RuntimeError("start the double first")
-        return self._base_url
-
-    # Knobs.
-
-    def host_file(self, data: bytes, content_type: str, name: str = "file.bin") -> str:
-        """Serve `data` at a new URL (a test's "public" image URL) and return that URL."""
-        token = uuid.uuid4().hex
-        self._hosted[token] = (data, content_type)
-        return f"{self.base_url}/files/hosted/{token}/{name}"
-
-    def script(self, lifecycle: Lifecycle) -> None:
-        """Give the next accepted submit this lifecycle (scripts are used first in, first out)."""
-        self._scripted.append(lifecycle)
-
-    def inject(self, route: RouteName, fault: Fault, times: int = 1) -> None:
-        """Apply `fault` to the next `times` requests to `route`, after any faults already queued there."""
-        self._faults.setdefault(route, deque()).extend([fault] * times)
-
-    def release(self, request_id: str) -> None:
-        """Let the job move past its held step on its next status poll."""
-        self.jobs[request_id].releases += 1
-
-    def video_url(self, request_id: str) -> str:
-        """Where a finished job's video is served."""
-        return f"{self.base_url}/files/videos/{request_id}.mp4"
-
-    # What happened.
-
-    @property
-    def submit_count(self) -> int:
-        """Paid jobs created, including those whose answer never reached the client."""
-        return len(self.jobs)
-
-    def requests_to(self, route: RouteName) -> list[RecordedRequest]:
-        """The recorded requests to one route, oldest first."""
-        return [request for request in self.requests if request.route == route]
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        """Return once `predicate()` holds; it is checked after every request the double handles.
-
-        Gives up (TimeoutError) after `wait_timeout_s`, so a test waiting for something that never comes
-        fails instead of hanging; wrap the call in `asyncio.timeout` for a shorter limit.
-        """
-        if self._changed is None:
-            raise RuntimeError("start the double first")
-        async with asyncio.timeout(self.wait_timeout_s), self._changed:
-            await self._changed.wait_for(predicate)
-
-    async def wait_for_submit(self, count: int = 1) -> DoubleJob:
-        """The `count`-th job created, once it exists."""
-        await self.wait_for(lambda: len(self.jobs) >= count)
-        return list(self.jobs.values())[count - 1]
-
-    async def wait_for_polls(self, request_id: str, polls: int) -> DoubleJob:
-        """The job, once it has answered `polls` status GETs."""
-        await self.wait_for(lambda: request_id in self.jobs and self.jobs[request_id].polls >= polls)
-        return self.jobs[request_id]
-
-    async def wait_for_requests(self, route: RouteName, count: int = 1) -> None:
-        """Return once `count` requests to `route` have been answered (or dropped)."""
-        await self.wait_for(lambda: len(self.requests_to(route)) >= count)
-
-    # The HTTP side.
-
-    @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        route = request.match_info.route.name
-        body = await request.read()
-        http_request_id = f"req-{next(self._http_ids):06d}"
-        self.requests.append(
-            RecordedRequest(
-                route=route,  # type: ignore[arg-type]
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={name.lower(): value for name, value in request.headers.items()},
-                body=body,
-                json=_json_or_none(body),
-                http_request_id=http_request_id,
-            )
-        )
-        try:
-            response = await self._answer(request, handler, route)
-            response.headers["X-Request-Id"] = http_request_id
-            return response
-        finally:
-            await self._notify()
-
-    async def _answer(
-        self, request: web.Request, handler: Callable[[web.Request], Any], route: str | None
-    ) -> web.StreamResponse:
-        queue = self._faults.get(route) if route else None
-        fault = queue.popleft() if queue else None
-        if fault is not None and fault.kind is FaultKind.RESPOND:
-            response = web.Response(status=fault.status, body=fault.body, content_type=fault.content_type)
-            for name, value in fault.headers:
-                response.headers[name] = value
-            return response
-        try:
-            response = await handler(request)
-        except _Refusal as refusal:
-            response = refusal.response()
-        if fault is None:
-            return response
-        if fault.kind is FaultKind.DROP:
-            if request.transport is not None:
-                request.transport.close()
-            return response  # never delivered: the connection is gone
-        if fault.kind is FaultKind.DELAY:
-            assert self._closing is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), fault.delay_s)
-            return response
-        text = response.text if isinstance(response, web.Response) and response.text else "{}"
-        return web.Response(
-            status=200, body=text[: max(1, len(text) // 2)].encode(), content_type="application/json"
-        )
-
-    async def _notify(self) -> None:
-        if self._changed is not None:
-            async with self._changed:
-                self._changed.notify_all()
+    # The routes.
 
     def _authenticate(self, request: web.Request) -> str:
-        key = _bearer(request.headers.get("Authorization"))
-        if key is None or key not in self.api_keys:
+        key = self._bearer_key(request)
+        if key is None:
             raise _Refusal(401, AUTH_ERROR_CODE, "Invalid or expired token, or the account is inactive.")
         return key
 
-    def _owned_job(self, request: web.Request) -> DoubleJob:
+    def _owned_job(self, request: web.Request) -> RunComfyJob:
         key = self._authenticate(request)
         job = self.jobs.get(request.match_info["request_id"])
         if job is None:
@@ -682,6 +362,14 @@ class RunComfyDouble:
         if job.api_key != key:
             raise _Refusal(403, FOREIGN_REQUEST_ERROR_CODE, "This request belongs to another user.")
         return job
+
+    def _urls(self, request_id: str) -> dict[str, str]:
+        base = f"{self.base_url}/v1/requests/{request_id}"
+        return {
+            "status_url": f"{base}/status",
+            "result_url": f"{base}/result",
+            "cancel_url": f"{base}/cancel",
+        }
 
     async def _submit(self, request: web.Request) -> web.Response:
         key = self._authenticate(request)
@@ -695,65 +383,52 @@ class RunComfyDouble:
             raise _Refusal(422, SCHEMA_ERROR_CODE, "The body is not valid JSON.") from None
         _check_schema(schema, body)
         await self._check_media(schema, body)
-        lifecycle = self._scripted.popleft() if self._scripted else self.default_lifecycle
-        request_id = str(uuid.uuid4())
-        job = DoubleJob(
-            request_id=request_id,
-            model_id=model_id,
-            body=body,
-            api_key=key,
-            lifecycle=lifecycle,
-            created_at=datetime.now(UTC),
+        job = self._register(
+            RunComfyJob(
+                id=str(uuid.uuid4()),
+                model_id=model_id,
+                body=body,
+                api_key=key,
+                lifecycle=self._next_lifecycle(),
+                vocabulary=self.vocabulary,
+            )
         )
-        if job.is_finished:
-            job.finished_at = job.created_at
-        self.jobs[request_id] = job
-        base = f"{self.base_url}/v1/requests/{request_id}"
-        return web.json_response(
-            {
-                "request_id": request_id,
-                "status_url": f"{base}/status",
-                "result_url": f"{base}/result",
-                "cancel_url": f"{base}/cancel",
-            }
-        )
+        return web.json_response({"request_id": job.id, **self._urls(job.id)})
 
     async def _status(self, request: web.Request) -> web.Response:
         job = self._owned_job(request)
-        job.polls += 1
-        if job.polls > 1:
-            job.advance()
-        base = f"{self.base_url}/v1/requests/{job.request_id}"
+        self._poll(job)
+        urls = self._urls(job.id)
         payload: dict[str, Any] = {
-            "request_id": job.request_id,
+            "request_id": job.id,
             "status": job.status,
-            "status_url": f"{base}/status",
-            "result_url": f"{base}/result",
+            "status_url": urls["status_url"],
+            "result_url": urls["result_url"],
         }
-        if job.step.queue_position is not None and job.status == "in_queue":
+        if job.step.queue_position is not None and job.kind is StepKind.QUEUED:
             payload["queue_position"] = job.step.queue_position
         return web.json_response(payload)
 
     async def _result(self, request: web.Request) -> web.Response:
         job = self._owned_job(request)
         job.result_reads += 1
-        payload: dict[str, Any] = {"request_id": job.request_id, "status": job.status}
+        payload: dict[str, Any] = {"request_id": job.id, "status": job.status}
         if not job.is_finished:
-            if job.step.queue_position is not None and job.status == "in_queue":
+            if job.step.queue_position is not None and job.kind is StepKind.QUEUED:
                 payload["queue_position"] = job.step.queue_position
             return web.json_response(payload)
         payload["created_at"] = job.created_at.isoformat()
         payload["finished_at"] = (job.finished_at or job.created_at).isoformat()
         lifecycle = job.lifecycle
-        if job.status in _SUCCESS_WORDS:
+        if job.kind is StepKind.SUCCEEDED:
             payload["status"] = lifecycle.result_status
             if lifecycle.output == "video":
-                payload["output"] = {"video": self.video_url(job.request_id)}
+                payload["output"] = {"video": self.video_url(job.id)}
             elif lifecycle.output == "videos":
-                payload["output"] = {"videos": [self.video_url(job.request_id)]}
+                payload["output"] = {"videos": [self.video_url(job.id)]}
             else:
                 payload["output"] = {}
-        elif job.status == "failed":
+        elif job.kind is StepKind.FAILED:
             payload["error"] = lifecycle.error
         if request.query.get("include_cost") == "true" and lifecycle.cost is not None and not job.cancelled:
             payload["cost"] = lifecycle.cost
@@ -762,28 +437,13 @@ class RunComfyDouble:
     async def _cancel(self, request: web.Request) -> web.Response:
         job = self._owned_job(request)
         job.cancel_requests += 1
-        if job.status == "in_queue":
-            job.cancelled = True
-            job.finished_at = datetime.now(UTC)
+        if job.kind is StepKind.QUEUED and not job.cancelled:
+            job.cancel()
+            self._status_changed(job)
         # A repeated cancel of a cancelled job says "cancelled" again: cancelling is idempotent, and a
         # client that lost the first answer must not be told the job could not be cancelled.
         outcome = "cancelled" if job.cancelled else "not_cancellable"
-        return web.json_response(
-            {"request_id": job.request_id, "status": job.status, "outcome": outcome}, status=202
-        )
-
-    async def _video(self, request: web.Request) -> web.Response:
-        job = self.jobs.get(request.match_info["request_id"])
-        if job is None or job.status not in _SUCCESS_WORDS or job.lifecycle.output is None:
-            return web.Response(status=404, text="Not found")
-        return web.Response(body=job.lifecycle.video or self.video, content_type="video/mp4")
-
-    async def _hosted_file(self, request: web.Request) -> web.Response:
-        hosted = self._hosted.get(request.match_info["token"])
-        if hosted is None:
-            return web.Response(status=404, text="Not found")
-        data, content_type = hosted
-        return web.Response(body=data, headers={"Content-Type": content_type})
+        return web.json_response({"request_id": job.id, "status": job.status, "outcome": outcome}, status=202)
 
     # Fetching and judging the media a submit points at, as RunComfy does.
 
@@ -805,29 +465,11 @@ class RunComfyDouble:
                         raise _Refusal(422, SCHEMA_ERROR_CODE, f"{where}: {problem}", field=name)
 
     async def _fetch(self, where: str, url: str) -> bytes:
-        assert self._session is not None
-        field_name = where.split("[", 1)[0]
         try:
-            async with self._session.get(url) as response:
-                if response.status != 200:
-                    raise _Refusal(
-                        422,
-                        SCHEMA_ERROR_CODE,
-                        f"{where}: the file could not be fetched (HTTP {response.status}).",
-                        field=field_name,
-                    )
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data.extend(chunk)
-                    if len(data) >= _MAX_FETCH_BYTES:
-                        break  # already too big: the size rule will refuse it
-                return bytes(data)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            return await self.fetch(url, limit=_MAX_FETCH_BYTES)
+        except FetchError as error:
             raise _Refusal(
-                422,
-                SCHEMA_ERROR_CODE,
-                f"{where}: the file could not be fetched ({type(error).__name__}).",
-                field=field_name,
+                422, SCHEMA_ERROR_CODE, f"{where}: {error}.", field=where.split("[", 1)[0]
             ) from None
 
 
@@ -938,41 +580,3 @@ def _reference_image_problem(data: bytes) -> str | None:
     if image_format not in _V2_IMAGE_FORMATS:
         return f"Unsupported image format {image_format}; supported: jpeg, png, webp, bmp, tiff, gif."
     return None
-
-
-def _bearer(header: str | None) -> str | None:
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def _json_or_none(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-@contextlib.contextmanager
-def running_in_thread(double: RunComfyDouble) -> Iterator[RunComfyDouble]:
-    """Run `double` on its own event loop in a thread, for synchronous tests (e.g. `subprocess.run`).
-
-    Knobs (`script`, `inject`, `host_file`, `release`) and the records may be used from the test's thread;
-    the awaitable `wait_for*` hooks may not (they belong to the double's loop).
-    """
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="runcomfy-double", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(double.start(), loop).result(timeout=30)
-        yield double
-    finally:
-        asyncio.run_coroutine_threadsafe(double.close(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()

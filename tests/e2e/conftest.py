@@ -1,5 +1,5 @@
 """End-to-end harness: the real bot (through `run_bot`, the entry point of `seedance-bot run`) against the
-loopback Discord and RunComfy doubles."""
+loopback Discord, RunComfy, Novita and ModelArk doubles."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 
 from bot.app import SeedanceBot, run_bot
+from bot.domain.models import ProviderName
 from bot.settings import Settings
+from tests.doubles.ark import ArkDouble
 from tests.doubles.discord_double import DiscordDouble, GuildSpec, HostedFile, InteractionHandle
 from tests.doubles.media import make_image
+from tests.doubles.novita import NovitaDouble
 from tests.doubles.runcomfy import RunComfyDouble
 
 RUNCOMFY_KEY = "e2e-runcomfy-key"
+NOVITA_KEY = "e2e-novita-key"
+ARK_KEY = "e2e-ark-key"
 
 
 async def eventually(probe, timeout: float = 10.0):
@@ -49,6 +54,8 @@ class BotHarness:
     discord: DiscordDouble
     runcomfy: RunComfyDouble
     database: Path
+    novita: NovitaDouble | None = None
+    ark: ArkDouble | None = None
     overrides: dict[str, object] = field(default_factory=dict)
     bot: SeedanceBot | None = None
     task: asyncio.Task[None] | None = None
@@ -67,8 +74,18 @@ class BotHarness:
             # Tests that are not about quotas send requests back to back; the bot's other defaults stay on.
             "quota_cooldown_s": 0,
         }
+        if self.novita is not None:
+            values |= {"novita_api_key": NOVITA_KEY, "novita_base_url": self.novita.base_url}
+        if self.ark is not None:
+            values |= {"ark_api_key": ARK_KEY, "ark_base_url": self.ark.base_url}
         values.update(self.overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    def use(self, provider: ProviderName, *, only: bool = False) -> None:
+        """Make `provider` the default one; with `only`, the bot has no other provider's key."""
+        self.overrides["seedance_provider"] = provider.value
+        if only and provider is not ProviderName.RUNCOMFY:
+            self.overrides["runcomfy_api_key"] = None
 
     async def start(self) -> SeedanceBot:
         built: asyncio.Future[SeedanceBot] = asyncio.get_running_loop().create_future()
@@ -132,10 +149,30 @@ async def runcomfy() -> AsyncIterator[RunComfyDouble]:
 
 
 @pytest.fixture
+async def novita() -> AsyncIterator[NovitaDouble]:
+    async with NovitaDouble(api_keys=(NOVITA_KEY,)) as server:
+        yield server
+
+
+@pytest.fixture
+async def ark() -> AsyncIterator[ArkDouble]:
+    async with ArkDouble(api_keys=(ARK_KEY,)) as server:
+        yield server
+
+
+@pytest.fixture
 async def harness(discord, runcomfy, tmp_path) -> AsyncIterator[BotHarness]:
     harness = BotHarness(discord=discord, runcomfy=runcomfy, database=tmp_path / "bot.sqlite3")
     yield harness
     await harness.stop()
+
+
+@pytest.fixture
+async def every_provider(harness, novita, ark) -> BotHarness:
+    """The harness with Novita and ModelArk keys too (RunComfy stays the default until `use`)."""
+    harness.novita = novita
+    harness.ark = ark
+    return harness
 
 
 @pytest.fixture
