@@ -7,22 +7,18 @@ task last seen queued.
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 from pydantic import SecretStr
 
-from bot.domain.catalogue import ARK_MODELS, NOVITA_MODELS, ModelSpec, RequestedOptions, validate_options
-from bot.domain.media import MediaClip, MediaInfo, MediaKind
-from bot.domain.models import FrameImage, ImageInfo, ProviderName
+from bot.domain.catalogue import ARK_MODELS, NOVITA_MODELS, ModelSpec
+from bot.domain.media import MediaKind
+from bot.domain.models import FrameImage, ProviderName
 from bot.providers.ark import (
     DEFAULT_BASE_URL,
     VOLCENGINE_BASE_URL,
@@ -51,6 +47,20 @@ from bot.providers.errors import (
     SubmitOutcomeUnknownError,
 )
 from bot.providers.retry import RetryPolicy
+from tests.providers.helpers import (
+    NO_REFERENCES,
+    Answer,
+    RecordingSleep,
+    Script,
+    body_of,
+    clip,
+    decode_data_uri,
+    frame,
+    make_client,
+    make_submission,
+    png,
+    reply,
+)
 
 KEY = "ark-key-0c6e2f94b1"
 BASE = "https://ark.example.test/api/v3"
@@ -66,51 +76,6 @@ V1_0, FAST, V1_5, V2_0 = (
 VIDEO = "https://ark-content-generation.example.test/out/video.mp4?X-Tos-Signature=abc"
 LAST_FRAME = "https://ark-content-generation.example.test/out/last.png?X-Tos-Signature=def"
 CALLBACK = "https://bot.example.test/hooks/ark?token=t0k"
-
-Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
-
-
-class Script:
-    """A MockTransport handler: answers requests in order from a script and records every request."""
-
-    def __init__(self) -> None:
-        self.answers: deque[Answer] = deque()
-        self.requests: list[httpx.Request] = []
-
-    def add(self, *answers: Answer) -> None:
-        self.answers.extend(answers)
-
-    @property
-    def calls(self) -> list[tuple[str, str]]:
-        return [(request.method, request.url.path) for request in self.requests]
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if not self.answers:
-            raise AssertionError(f"unscripted request {request.method} {request.url}")
-        answer = self.answers.popleft()
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, httpx.Response):
-            return answer
-        return answer(request)
-
-
-class RecordingSleep:
-    """Stands in for asyncio.sleep: remembers each delay and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-def reply(payload: object, status: int = 200, *, request_id: str = "req-1", **headers: str) -> httpx.Response:
-    all_headers = {"X-Request-Id": request_id, **{k.replace("_", "-"): v for k, v in headers.items()}}
-    if payload is None:
-        return httpx.Response(status, content=b"<html>Bad Gateway</html>", headers=all_headers)
-    return httpx.Response(status, json=payload, headers=all_headers)
 
 
 def ark_error(status: int, code: str | None, message: str = "nope", **headers: str) -> httpx.Response:
@@ -151,28 +116,6 @@ def done(**fields: object) -> dict[str, object]:
     )
 
 
-def png(colour: tuple[int, int, int] = (10, 120, 200), width: int = 400, height: int = 300) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def frame(data: bytes | None = None, *, fmt: str = "PNG", url: str | None = None) -> FrameImage:
-    data = png() if data is None else data
-    return FrameImage(data=data, info=ImageInfo(fmt, 400, 300, len(data), "RGB"), url=url)
-
-
-def media(kind: MediaKind, url: str | None) -> MediaClip:
-    if kind is MediaKind.VIDEO:
-        info = MediaInfo(kind, "mp4", 4.0, 10, "video/mp4", 64, 64, has_audio=False)
-    else:
-        info = MediaInfo(kind, "mp3", 4.0, 10, "audio/mpeg", None, None, has_audio=True)
-    return MediaClip(data=b"0123456789", info=info, url=url)
-
-
-NO_REFERENCES = References()
-
-
 def submission(
     spec: ModelSpec = V1_5,
     first: FrameImage | None = None,
@@ -183,37 +126,16 @@ def submission(
     no_first_frame: bool = False,
     **options: Any,
 ) -> Submission:
-    request = validate_options(
-        spec,
-        RequestedOptions(
-            prompt=PROMPT,
-            has_last_frame=last is not None,
-            reference_images=len(references.images),
-            reference_videos=len(references.videos),
-            reference_audios=len(references.audios),
-            **options,
-        ),
-    )
     first_frame = None if no_first_frame else (first or frame())
-    return Submission(
-        spec=spec,
-        request=request,
-        first_frame=first_frame,
+    return make_submission(
+        spec,
+        PROMPT,
+        first_frame,
         last_frame=last,
         references=references,
         callback_url=callback_url,
+        **options,
     )
-
-
-def decode_data_uri(uri: object) -> tuple[str, bytes]:
-    assert isinstance(uri, str)
-    head, _, data = uri.partition(",")
-    assert head.startswith("data:") and head.endswith(";base64")
-    return head[len("data:") : -len(";base64")], base64.b64decode(data, validate=True)
-
-
-def body_of(request: httpx.Request) -> Any:
-    return json.loads(request.content)
 
 
 def image_item(role: str) -> dict[str, object]:
@@ -234,32 +156,7 @@ def without_data(body: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
     return {**body, "content": content}, images
 
 
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def sleep() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
-async def http(script: Script) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as client:
-        yield client
-
-
-def make_provider(http: httpx.AsyncClient, sleep: RecordingSleep, **options: Any) -> ArkProvider:
-    # rng=1.0 makes the jittered delay its ceiling, so the recorded delays are exact.
-    return ArkProvider(
-        http,
-        base_url=options.pop("base_url", BASE),
-        api_key=SecretStr(options.pop("key", KEY)),
-        sleep=sleep,
-        rng=lambda: 1.0,
-        **options,
-    )
+make_provider = partial(make_client, ArkProvider, base_url=BASE, key=KEY)
 
 
 @pytest.fixture
@@ -334,10 +231,10 @@ def test_seedance_2_0_sends_reference_images_inline_and_clips_by_url_in_order() 
     references = References(
         images=(frame(first_ref), frame(second_ref, fmt="JPEG", url="https://cdn.test/r2.jpg")),
         videos=(
-            media(MediaKind.VIDEO, "https://cdn.test/v1.mp4"),
-            media(MediaKind.VIDEO, "https://cdn.test/v2.mp4"),
+            clip(MediaKind.VIDEO, "https://cdn.test/v1.mp4"),
+            clip(MediaKind.VIDEO, "https://cdn.test/v2.mp4"),
         ),
-        audios=(media(MediaKind.AUDIO, "https://cdn.test/a1.mp3"),),
+        audios=(clip(MediaKind.AUDIO, "https://cdn.test/a1.mp3"),),
     )
     chosen = submission(V2_0, references=references, no_first_frame=True, seed=3)
     body, images = without_data(build_submit_body(chosen))
@@ -362,7 +259,7 @@ def test_seedance_2_0_sends_reference_images_inline_and_clips_by_url_in_order() 
 
 
 def test_seedance_2_0_takes_a_first_frame_with_reference_videos() -> None:
-    references = References(videos=(media(MediaKind.VIDEO, "https://cdn.test/v.mp4"),))
+    references = References(videos=(clip(MediaKind.VIDEO, "https://cdn.test/v.mp4"),))
     body, _ = without_data(build_submit_body(submission(V2_0, frame(), references=references)))
     assert [item.get("role") for item in body["content"]] == [None, "first_frame", "reference_video"]
 
@@ -394,7 +291,7 @@ async def test_the_inline_limit_is_a_constructor_option(
     assert body_of(script.requests[0])["content"][1]["image_url"] == {"url": "https://cdn.test/f.png"}
 
 
-VIDEO_REF = References(videos=(media(MediaKind.VIDEO, "https://cdn.test/v.mp4"),))
+VIDEO_REF = References(videos=(clip(MediaKind.VIDEO, "https://cdn.test/v.mp4"),))
 IMAGE_REF = References(images=(frame(),))
 
 REFUSALS: list[tuple[str, Callable[[], Submission], str]] = [
@@ -423,7 +320,7 @@ REFUSALS: list[tuple[str, Callable[[], Submission], str]] = [
         "video without url",
         lambda: replace(
             submission(V2_0, references=VIDEO_REF),
-            references=References(videos=(media(MediaKind.VIDEO, None),)),
+            references=References(videos=(clip(MediaKind.VIDEO, None),)),
         ),
         "reference video only by public URL",
     ),
@@ -431,7 +328,7 @@ REFUSALS: list[tuple[str, Callable[[], Submission], str]] = [
         "audio without url",
         lambda: replace(
             submission(V2_0, references=VIDEO_REF),
-            references=References(videos=VIDEO_REF.videos, audios=(media(MediaKind.AUDIO, None),)),
+            references=References(videos=VIDEO_REF.videos, audios=(clip(MediaKind.AUDIO, None),)),
         ),
         "reference audio only by public URL",
     ),

@@ -43,6 +43,7 @@ from tests.doubles.media import make_image
 from tests.doubles.novita import NovitaDouble
 from tests.doubles.provider_double import Fault, Lifecycle, ProviderDouble
 from tests.doubles.runcomfy import RunComfyDouble
+from tests.providers.helpers import RecordingSleep
 
 KEY = "contract-key"
 IMAGE = make_image(640, 480)
@@ -131,16 +132,12 @@ class Pair:
 @pytest.fixture(params=KITS, ids=[kit.provider.value for kit in KITS])
 async def pair(request) -> AsyncIterator[Pair]:
     kit: Kit = request.param
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
+    sleep = RecordingSleep()
     async with kit.double() as double, httpx.AsyncClient(timeout=5) as http:
         client = kit.client(
             http, base_url=double.base_url, api_key=SecretStr(KEY), sleep=sleep, retry=RetryPolicy()
         )
-        yield Pair(kit, double, client, http, slept)
+        yield Pair(kit, double, client, http, sleep.delays)
 
 
 def states(observations: list[ProviderStatus]) -> list[ProviderState]:

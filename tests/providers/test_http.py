@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from bot.providers.errors import (
 )
 from bot.providers.http import JsonApi, Reply, clip, data_uri, json_or_none
 from bot.providers.retry import RetryPolicy
+from tests.providers.helpers import RecordingSleep, Script
 
 KEY = "core-key-91b7"
 
@@ -45,44 +46,12 @@ def parse_errors(
     )
 
 
-class Sleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-class Handler:
-    def __init__(self, *answers: httpx.Response | Exception) -> None:
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 @pytest.fixture
-def sleep() -> Sleep:
-    return Sleep()
+def api(http: httpx.AsyncClient, sleep: RecordingSleep) -> JsonApi:
+    return make_api(http, sleep)
 
 
-@pytest.fixture
-def handler() -> Handler:
-    return Handler()
-
-
-@pytest.fixture
-async def api(handler: Handler, sleep: Sleep) -> AsyncIterator[JsonApi]:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        yield make_api(client, sleep)
-
-
-def make_api(client: httpx.AsyncClient, sleep: Sleep, **options: Any) -> JsonApi:
+def make_api(client: httpx.AsyncClient, sleep: RecordingSleep, **options: Any) -> JsonApi:
     return JsonApi(
         client,
         base_url="https://acme.test/api/",
@@ -102,36 +71,36 @@ def receipt(reply: Reply) -> str:
     return job
 
 
-async def test_an_exchange_sends_the_key_and_keeps_the_request_id(api: JsonApi, handler: Handler) -> None:
-    handler.answers.append(httpx.Response(200, json={"ok": True}, headers={"X-Request-Id": "r-1"}))
+async def test_an_exchange_sends_the_key_and_keeps_the_request_id(api: JsonApi, script: Script) -> None:
+    script.answers.append(httpx.Response(200, json={"ok": True}, headers={"X-Request-Id": "r-1"}))
     reply = await api.exchange("GET", "/things", params={"a": "1", "b": ["x", "y"]})
-    [request] = handler.requests
+    [request] = script.requests
     assert str(request.url) == "https://acme.test/api/things?a=1&b=x&b=y"
     assert request.headers["authorization"] == f"Bearer {KEY}"
     assert reply == Reply(payload={"ok": True}, request_id="r-1")
 
 
-async def test_the_request_id_may_come_from_another_header(handler: Handler, sleep: Sleep) -> None:
-    handler.answers.append(httpx.Response(200, json={}, headers={"X-Tt-Logid": "log-7"}))
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+async def test_the_request_id_may_come_from_another_header(script: Script, sleep: RecordingSleep) -> None:
+    script.answers.append(httpx.Response(200, json={}, headers={"X-Tt-Logid": "log-7"}))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as client:
         api = make_api(client, sleep, request_id_headers=("x-request-id", "x-tt-logid"))
         assert (await api.exchange("GET", "/")).request_id == "log-7"
 
 
-async def test_a_body_that_is_not_an_object_is_a_protocol_error(api: JsonApi, handler: Handler) -> None:
-    handler.answers.append(httpx.Response(200, json=[1, 2]))
+async def test_a_body_that_is_not_an_object_is_a_protocol_error(api: JsonApi, script: Script) -> None:
+    script.answers.append(httpx.Response(200, json=[1, 2]))
     with pytest.raises(ProviderProtocolError, match="Acme answered HTTP 200"):
         await api.exchange("GET", "/")
 
 
-async def test_reads_are_retried_with_backoff(api: JsonApi, handler: Handler, sleep: Sleep) -> None:
-    handler.answers += [httpx.Response(502), httpx.ReadTimeout("slow"), httpx.Response(200, json={"n": 1})]
+async def test_reads_are_retried_with_backoff(api: JsonApi, script: Script, sleep: RecordingSleep) -> None:
+    script.answers += [httpx.Response(502), httpx.ReadTimeout("slow"), httpx.Response(200, json={"n": 1})]
     assert (await api.read("GET", "/x")).payload == {"n": 1}
     assert sleep.delays == [0.5, 1.0]
 
 
-async def test_a_per_call_error_parser_wins(api: JsonApi, handler: Handler) -> None:
-    handler.answers.append(httpx.Response(404, json={}))
+async def test_a_per_call_error_parser_wins(api: JsonApi, script: Script) -> None:
+    script.answers.append(httpx.Response(404, json={}))
 
     def everything_is_a_server_error(status_code: int, payload: object, **_: Any) -> ProviderError | None:
         return ProviderServerError("custom", status_code=status_code)
@@ -146,33 +115,33 @@ async def test_a_per_call_error_parser_wins(api: JsonApi, handler: Handler) -> N
     ids=["5xx", "read timeout", "receipt unreadable"],
 )
 async def test_a_submit_that_may_have_arrived_is_never_resent(
-    api: JsonApi, handler: Handler, sleep: Sleep, answer: httpx.Response | Exception
+    api: JsonApi, script: Script, sleep: RecordingSleep, answer: httpx.Response | Exception
 ) -> None:
-    handler.answers.append(answer)
+    script.answers.append(answer)
     with pytest.raises(SubmitOutcomeUnknownError, match="may have reached Acme"):
         await api.submit("POST", "/jobs", {"p": 1}, receipt=receipt)
-    assert len(handler.requests) == 1
+    assert len(script.requests) == 1
     assert sleep.delays == []
 
 
-async def test_a_submit_refused_for_its_contents_is_not_resent(api: JsonApi, handler: Handler) -> None:
-    handler.answers.append(httpx.Response(400, json={"message": "bad"}))
+async def test_a_submit_refused_for_its_contents_is_not_resent(api: JsonApi, script: Script) -> None:
+    script.answers.append(httpx.Response(400, json={"message": "bad"}))
     with pytest.raises(ProviderInvalidRequestError):
         await api.submit("POST", "/jobs", {"p": 1}, receipt=receipt)
-    assert len(handler.requests) == 1
+    assert len(script.requests) == 1
 
 
 async def test_a_submit_whose_connection_never_opened_is_resent(
-    api: JsonApi, handler: Handler, sleep: Sleep
+    api: JsonApi, script: Script, sleep: RecordingSleep
 ) -> None:
-    handler.answers += [httpx.ConnectError("refused"), httpx.Response(200, json={"id": "j-1"})]
+    script.answers += [httpx.ConnectError("refused"), httpx.Response(200, json={"id": "j-1"})]
     assert await api.submit("POST", "/jobs", {"p": 1}, receipt=receipt) == "j-1"
     assert sleep.delays == [0.5]
 
 
-async def test_the_key_is_scrubbed_from_transport_errors(handler: Handler, sleep: Sleep) -> None:
-    handler.answers.append(httpx.ConnectError(f"proxy said Bearer {KEY}"))
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+async def test_the_key_is_scrubbed_from_transport_errors(script: Script, sleep: RecordingSleep) -> None:
+    script.answers.append(httpx.ConnectError(f"proxy said Bearer {KEY}"))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as client:
         api = make_api(client, sleep, retry=RetryPolicy(max_attempts=1))
         with pytest.raises(ProviderTransportError) as raised:
             await api.read("GET", "/")
@@ -180,7 +149,7 @@ async def test_the_key_is_scrubbed_from_transport_errors(handler: Handler, sleep
     assert "[redacted]" in str(raised.value)
 
 
-async def test_an_unusable_base_url_is_a_plain_provider_error(sleep: Sleep) -> None:
+async def test_an_unusable_base_url_is_a_plain_provider_error(sleep: RecordingSleep) -> None:
     async with httpx.AsyncClient() as client:
         api = JsonApi(
             client,

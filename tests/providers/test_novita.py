@@ -6,22 +6,18 @@ many times: a paid submit must never be sent twice when it may have arrived).
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 from pydantic import SecretStr
 
-from bot.domain.catalogue import NOVITA_MODELS, RUNCOMFY_MODELS, RequestedOptions, validate_options
-from bot.domain.media import MediaClip, MediaInfo, MediaKind
-from bot.domain.models import FrameImage, ImageInfo, ProviderName
+from bot.domain.catalogue import NOVITA_MODELS, RUNCOMFY_MODELS
+from bot.domain.media import MediaKind
+from bot.domain.models import FrameImage, ProviderName
 from bot.providers.base import CancelOutcome, ProviderState, ProviderStatus, References, Submission
 from bot.providers.errors import (
     ProviderAuthError,
@@ -40,53 +36,25 @@ from bot.providers.errors import (
 )
 from bot.providers.novita import NovitaProvider, build_submit_body, error_from_response, status_from_result
 from bot.providers.retry import RetryPolicy
+from tests.providers.helpers import (
+    Answer,
+    RecordingSleep,
+    Script,
+    body_of,
+    clip,
+    decode_data_uri,
+    frame,
+    make_client,
+    make_submission,
+    png,
+    reply,
+)
 
 KEY = "nv-key-7d3a91c2e5"
 BASE = "https://api.novita.test"
 PROMPT = "The lighthouse beam sweeps across the waves"
 SPEC = NOVITA_MODELS[0]
 SUBMIT_URL = f"{BASE}/v3/async/seedance-v1.5-pro-i2v"
-
-Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
-
-
-class Script:
-    """A MockTransport handler: answers requests in order from a script and records every request."""
-
-    def __init__(self) -> None:
-        self.answers: deque[Answer] = deque()
-        self.requests: list[httpx.Request] = []
-
-    def add(self, *answers: Answer) -> None:
-        self.answers.extend(answers)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if not self.answers:
-            raise AssertionError(f"unscripted request {request.method} {request.url}")
-        answer = self.answers.popleft()
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, httpx.Response):
-            return answer
-        return answer(request)
-
-
-class RecordingSleep:
-    """Stands in for asyncio.sleep: remembers each delay and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-def reply(payload: object, status: int = 200, *, request_id: str = "req-1", **headers: str) -> httpx.Response:
-    all_headers = {"x-request-id": request_id, **{k.replace("_", "-"): v for k, v in headers.items()}}
-    if payload is None:
-        return httpx.Response(status, content=b"<html>Bad Gateway</html>", headers=all_headers)
-    return httpx.Response(status, json=payload, headers=all_headers)
 
 
 def novita_error(status: int, reason: str | None, message: str = "nope", **headers: str) -> httpx.Response:
@@ -108,67 +76,13 @@ def result(status: str, *, videos: object = None, **task: object) -> dict[str, o
     return payload
 
 
-def png(width: int = 320, height: int = 480, colour: tuple[int, int, int] = (200, 30, 60)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
+def submission(
+    first: FrameImage | None = None, *, last_frame: FrameImage | None = None, **options: Any
+) -> Submission:
+    return make_submission(SPEC, PROMPT, first or frame(), last_frame=last_frame, **options)
 
 
-def frame(data: bytes | None = None, *, fmt: str = "PNG", url: str | None = None) -> FrameImage:
-    data = png() if data is None else data
-    return FrameImage(data=data, info=ImageInfo(fmt, 320, 480, len(data), "RGB"), url=url)
-
-
-def clip(kind: MediaKind, url: str | None) -> MediaClip:
-    info = MediaInfo(kind, "mp4", 3.0, 10, "video/mp4", 64, 64, has_audio=False)
-    return MediaClip(data=b"0123456789", info=info, url=url)
-
-
-def submission(first: FrameImage | None = None, **options: Any) -> Submission:
-    last = options.pop("last_frame", None)
-    request = validate_options(
-        SPEC, RequestedOptions(prompt=PROMPT, has_last_frame=last is not None, **options)
-    )
-    return Submission(spec=SPEC, request=request, first_frame=first or frame(), last_frame=last)
-
-
-def decode_data_uri(uri: object) -> tuple[str, bytes]:
-    assert isinstance(uri, str)
-    head, _, data = uri.partition(",")
-    assert head.startswith("data:") and head.endswith(";base64")
-    return head[len("data:") : -len(";base64")], base64.b64decode(data, validate=True)
-
-
-def body_of(request: httpx.Request) -> Any:
-    return json.loads(request.content)
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def sleep() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
-async def http(script: Script) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(script)) as client:
-        yield client
-
-
-def make_provider(http: httpx.AsyncClient, sleep: RecordingSleep, **options: Any) -> NovitaProvider:
-    # rng=1.0 makes the jittered delay its ceiling, so the recorded delays are exact.
-    return NovitaProvider(
-        http,
-        base_url=options.pop("base_url", BASE),
-        api_key=SecretStr(options.pop("key", KEY)),
-        sleep=sleep,
-        rng=lambda: 1.0,
-        **options,
-    )
+make_provider = partial(make_client, NovitaProvider, base_url=BASE, key=KEY)
 
 
 @pytest.fixture

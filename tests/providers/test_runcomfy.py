@@ -19,8 +19,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.domain.catalogue import ModelSpec, RequestedOptions, catalogue_for, validate_options
-from bot.domain.media import MediaClip, MediaInfo, MediaKind
-from bot.domain.models import FrameImage, ImageInfo, ProviderName, Ratio, Resolution, VideoRequest
+from bot.domain.media import MediaKind
+from bot.domain.models import FrameImage, ProviderName, Ratio, Resolution, VideoRequest
 from bot.providers.base import CancelOutcome, ProviderState, ProviderStatus, References, Submission
 from bot.providers.errors import (
     ProviderAuthError,
@@ -43,24 +43,14 @@ from bot.providers.runcomfy import (
     error_from_response,
     model_family,
 )
-from tests.doubles.media import make_image
 from tests.doubles.runcomfy import Fault, Lifecycle, RunComfyDouble
+from tests.providers.helpers import RecordingSleep, clip, frame, make_client, make_submission, png
 
 KEY = "test-key-5f1c9a7e"
 OTHER_KEY = "other-key-03b2d8"
 CATALOGUE = catalogue_for([ProviderName.RUNCOMFY])
 PROMPT = "The cat slowly turns its head towards the window"
 PUBLIC_URL = "https://cdn.example.com/frame.png"
-
-
-class RecordingSleep:
-    """Stands in for asyncio.sleep: remembers each delay and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 class RefuseConnections(httpx.AsyncBaseTransport):
@@ -92,18 +82,10 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-def sleep() -> RecordingSleep:
-    return RecordingSleep()
-
-
 def make_provider(
     http: httpx.AsyncClient, base_url: str, sleep: RecordingSleep, *, key: str = KEY, **options: Any
 ) -> RunComfyProvider:
-    # rng=1.0 makes the jittered delay its ceiling, so the recorded delays are exact.
-    return RunComfyProvider(
-        http, base_url=base_url, api_key=SecretStr(key), sleep=sleep, rng=lambda: 1.0, **options
-    )
+    return make_client(RunComfyProvider, http, sleep, base_url=base_url, key=key, **options)
 
 
 @pytest.fixture
@@ -112,20 +94,17 @@ def provider(http: httpx.AsyncClient, double: RunComfyDouble, sleep: RecordingSl
 
 
 def hosted_frame(double: RunComfyDouble, width: int = 512, height: int = 512) -> FrameImage:
-    data = make_image(width, height)
+    data = png(width=width, height=height)
     url = double.host_file(data, "image/png", "frame.png")
-    return FrameImage(data=data, info=ImageInfo("PNG", width, height, len(data), "RGB"), url=url)
+    return frame(data, url=url, width=width, height=height)
 
 
 def frame_at(url: str | None) -> FrameImage:
-    data = make_image(512, 512)
-    return FrameImage(data=data, info=ImageInfo("PNG", 512, 512, len(data), "RGB"), url=url)
+    return frame(url=url, width=512, height=512)
 
 
 def submission_for(model_key: str, frame: FrameImage | None, **options: Any) -> Submission:
-    spec = CATALOGUE.get(model_key)
-    request = validate_options(spec, RequestedOptions(prompt=PROMPT, **options))
-    return Submission(spec=spec, request=request, first_frame=frame)
+    return make_submission(CATALOGUE.get(model_key), PROMPT, frame, **options)
 
 
 async def submit_default(provider: RunComfyProvider, double: RunComfyDouble) -> tuple[str, ModelSpec]:
@@ -869,22 +848,15 @@ def test_the_provider_is_runcomfy_and_takes_images_by_url_only(provider: RunComf
 # --- Seedance 2.0 reference media --------------------------------------------------------------------------
 
 
-def reference_clip(kind: str, url: str | None) -> MediaClip:
-    media_kind = MediaKind(kind)
-    mime = "video/mp4" if media_kind is MediaKind.VIDEO else "audio/mpeg"
-    info = MediaInfo(media_kind, "mp4", 4.0, 10, mime, None, None, has_audio=True)
-    return MediaClip(data=b"0123456789", info=info, url=url)
-
-
 def with_references(frame: FrameImage | None, **media: Any) -> Submission:
     return replace(submission_for("seedance-2.0-pro", frame), references=References(**media))
 
 
 REF_IMAGES = (frame_at("https://cdn.example.com/ref-1.png"), frame_at("https://cdn.example.com/ref-2.png"))
-REF_VIDEOS = (reference_clip("video", "https://cdn.example.com/clip.mp4"),)
+REF_VIDEOS = (clip(MediaKind.VIDEO, "https://cdn.example.com/clip.mp4"),)
 REF_AUDIOS = (
-    reference_clip("audio", "https://cdn.example.com/voice.mp3"),
-    reference_clip("audio", "https://cdn.example.com/music.mp3"),
+    clip(MediaKind.AUDIO, "https://cdn.example.com/voice.mp3"),
+    clip(MediaKind.AUDIO, "https://cdn.example.com/music.mp3"),
 )
 
 
@@ -932,8 +904,8 @@ def test_seedance_2_0_media_field_names_are_configurable() -> None:
     ("media", "message"),
     [
         ({"images": (frame_at(None),)}, "images by public URL"),
-        ({"videos": (reference_clip("video", None),)}, "reference video by public URL"),
-        ({"audios": (reference_clip("audio", ""),)}, "reference audio clip by public URL"),
+        ({"videos": (clip(MediaKind.VIDEO, None),)}, "reference video by public URL"),
+        ({"audios": (clip(MediaKind.AUDIO, ""),)}, "reference audio clip by public URL"),
     ],
     ids=["image", "video", "audio"],
 )
