@@ -159,7 +159,7 @@ def _check_byte_size(size_bytes: int, limits: ImageLimits, subject: str) -> None
     if size_bytes == 0:
         raise InvalidImageError(f"{subject} file is empty (0 bytes).", code=ImageProblem.EMPTY)
     if size_bytes >= limits.max_bytes:
-        size_text, limit_text = _format_bytes(size_bytes), _format_bytes(limits.max_bytes)
+        size_text, limit_text = format_bytes(size_bytes), format_bytes(limits.max_bytes)
         if size_text == limit_text:  # rounding would hide why it was refused
             size_text += f" ({size_bytes:,} bytes)"
         raise InvalidImageError(
@@ -450,7 +450,7 @@ def _encode(
         if len(encoded) < limits.max_bytes:
             if attempt_number > 0:
                 notes.append(
-                    f"re-encoded as JPEG (quality {quality}) to stay under {_format_bytes(limits.max_bytes)}"
+                    f"re-encoded as JPEG (quality {quality}) to stay under {format_bytes(limits.max_bytes)}"
                 )
             info = ImageInfo(
                 format=format_name,
@@ -463,8 +463,8 @@ def _encode(
             )
             return PreparedImage(data=encoded, info=info)
     raise InvalidImageError(
-        f"{subject} had to be re-encoded ({'; '.join(notes)}) and is then {_format_bytes(len(encoded))}, "
-        f"over the {_format_bytes(limits.max_bytes)} limit. Save it as a smaller JPEG and try again.",
+        f"{subject} had to be re-encoded ({'; '.join(notes)}) and is then {format_bytes(len(encoded))}, "
+        f"over the {format_bytes(limits.max_bytes)} limit. Save it as a smaller JPEG and try again.",
         code=ImageProblem.TOO_LARGE_AFTER_CONVERSION,
     )
 
@@ -513,10 +513,10 @@ def _bomb_error(
     else:
         width, height = size
         pixels = width * height
-        file_text = f" in a file of only {_format_bytes(size_bytes)}" if size_bytes is not None else ""
+        file_text = f" in a file of only {format_bytes(size_bytes)}" if size_bytes is not None else ""
         message = (
             f"{subject} claims to be {width}×{height} px ({pixels:,} pixels){file_text}; decoding it would "
-            f"need about {_format_bytes(pixels * 4)} of memory, so it was not opened. Width and height must "
+            f"need about {format_bytes(pixels * 4)} of memory, so it was not opened. Width and height must "
             f"each be less than {limits.max_side_px} px."
         )
     return InvalidImageError(message, code=ImageProblem.DECOMPRESSION_BOMB)
@@ -559,7 +559,8 @@ def _allowed_formats(limits: ImageLimits) -> str:
     return ", ".join(known + others)
 
 
-def _format_bytes(size_bytes: int | None) -> str:
+def format_bytes(size_bytes: int | None) -> str:
+    """A size as members read it, in decimal units: "30 MB", "1.5 KB", "812 bytes"."""
     if size_bytes is None:
         return "an unknown size"
     for unit_name, unit in (("GB", 1000 * MEGABYTE), ("MB", MEGABYTE), ("KB", 1000)):

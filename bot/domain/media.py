@@ -31,6 +31,7 @@ from av.container import InputContainer
 from av.stream import Disposition, Stream
 
 from bot.domain.errors import InvalidMediaError
+from bot.domain.images import format_bytes
 
 # Decimal megabytes, as in bot/domain/images.py: the stricter reading of the documented "less than 15MB".
 MEGABYTE = 1_000_000
@@ -190,7 +191,7 @@ def _check_byte_size(size_bytes: int, rules: _Rules) -> None:
             f"{rules.subject} is an empty file (0 bytes). Attach it again.", code=MediaProblem.EMPTY
         )
     if size_bytes >= rules.limits.max_bytes:
-        size_text, limit_text = _format_bytes(size_bytes), _format_bytes(rules.limits.max_bytes)
+        size_text, limit_text = format_bytes(size_bytes), format_bytes(rules.limits.max_bytes)
         if size_text == limit_text:  # rounding would hide why it was refused
             size_text += f" ({size_bytes:,} bytes)"
         advice = "Trim or compress it" if rules.kind is MediaKind.VIDEO else "Trim it or save it as MP3"
@@ -411,13 +412,6 @@ def _no_stream_error(streams: list[Stream], format_name: str, rules: _Rules) -> 
         f"{rules.subject} has no {wanted} track ({description} with {found}); {rules.plural} need one.",
         code=MediaProblem.NO_STREAM,
     )
-
-
-def _format_bytes(size_bytes: int) -> str:
-    for unit_name, unit in (("GB", 1000 * MEGABYTE), ("MB", MEGABYTE), ("KB", 1000)):
-        if size_bytes >= unit:
-            return f"{size_bytes / unit:.1f}".removesuffix(".0") + f" {unit_name}"
-    return f"{size_bytes:,} bytes"
 
 
 def _format_seconds(duration_s: float, broken_bound: float) -> str:
