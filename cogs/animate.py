@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,16 +18,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.aio import gather_in_order
 from bot.domain.catalogue import PROMPT_MAX_CHARS, SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
 from bot.domain.images import DEFAULT_IMAGE_LIMITS
-from bot.domain.media import AUDIO_LIMITS, VIDEO_LIMITS, MediaKind
+from bot.domain.media import MediaKind, limits_for
 from bot.domain.models import Job, JobOrigin, Ratio, Requester, Resolution, ServiceTier
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import FetchError, JobError
 from bot.jobs.quota import Member
 from bot.jobs.service import DeliveryTarget, MediaUpload, PreparedRequest
 from bot.presentation import human_size, request_card, thread_name
-from cogs.delivery import frame_filename
 from cogs.embeds import NO_MENTIONS, card_embed, member_of, reply_privately
 
 if TYPE_CHECKING:
@@ -51,10 +52,6 @@ REFERENCE_MODEL_KEY = "seedance-2.0-pro"
 #: Discord takes at most this many files in one message; more go in a second message.
 FILES_PER_MESSAGE = 10
 #: What the bot downloads at most per kind of attachment before it has looked inside.
-_DOWNLOAD_LIMITS = {
-    MediaKind.VIDEO: VIDEO_LIMITS.max_bytes,
-    MediaKind.AUDIO: AUDIO_LIMITS.max_bytes,
-}
 _TIER_CHOICES = [
     app_commands.Choice(name="default", value=ServiceTier.DEFAULT.value),
     app_commands.Choice(name="flex (slower, about half price at the provider)", value=ServiceTier.FLEX.value),
@@ -79,6 +76,11 @@ class PostedRequest:
     status: discord.Message
     extra: tuple[discord.Message, ...]
     urls: dict[str, str]  # MediaUpload label -> the re-posted file's URL
+
+    @property
+    def messages(self) -> tuple[discord.Message, ...]:
+        """Every message the request posted, the status message first."""
+        return (self.status, *self.extra)
 
 
 class AnimateCog(commands.Cog):
@@ -241,20 +243,12 @@ class AnimateCog(commands.Cog):
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             raise AnimateRefusedError("I can't post in this kind of channel.")
         self._check_permissions(interaction)
-        first_bytes = await self._download_image(inputs.first_frame, "image")
-        last_bytes = await self._download_image(inputs.last_frame, "last frame")
-        images = [
-            await self._download(attachment, f"reference image {n}", DEFAULT_IMAGE_LIMITS.max_bytes)
-            for n, attachment in enumerate(inputs.images, 1)
-        ]
-        videos = [
-            await self._download(attachment, f"reference video {n}", _DOWNLOAD_LIMITS[MediaKind.VIDEO])
-            for n, attachment in enumerate(inputs.videos, 1)
-        ]
-        audios = [
-            await self._download(attachment, f"reference audio clip {n}", _DOWNLOAD_LIMITS[MediaKind.AUDIO])
-            for n, attachment in enumerate(inputs.audios, 1)
-        ]
+        downloaded = await self._download_all(inputs)
+        first_bytes = downloaded.get("first_frame")
+        last_bytes = downloaded.get("last_frame")
+        images = [downloaded[f"image{n}"] for n in range(1, len(inputs.images) + 1)]
+        videos = [downloaded[f"video{n}"] for n in range(1, len(inputs.videos) + 1)]
+        audios = [downloaded[f"audio{n}"] for n in range(1, len(inputs.audios) + 1)]
         prepared = await self.bot.jobs.prepare(
             model_key,
             options,
@@ -270,7 +264,7 @@ class AnimateCog(commands.Cog):
         except Exception:
             # Nothing was started: most often another request took the last credits since the early check
             # (QuotaExceededError). Take the messages back; the error handler answers the member.
-            await self._withdraw(posted)
+            await self._withdraw(posted.messages)
             raise
         if job.state.is_final:
             await self.bot.notifier.show_status(job, final=True)
@@ -329,9 +323,9 @@ class AnimateCog(commands.Cog):
         )
 
     @staticmethod
-    async def _withdraw(posted: PostedRequest) -> None:
+    async def _withdraw(messages: Sequence[discord.Message]) -> None:
         """Remove the messages of a request that did not go ahead."""
-        for message in (posted.status, *posted.extra):
+        for message in messages:
             try:
                 await message.delete()
             except discord.HTTPException as error:
@@ -344,10 +338,28 @@ class AnimateCog(commands.Cog):
             names = ", ".join(name.replace("_", " ").title() for name in missing)
             raise AnimateRefusedError(f"I need the {names} permission in this channel to post your video.")
 
-    async def _download_image(self, attachment: discord.Attachment | None, label: str) -> bytes | None:
-        if attachment is None:
-            return None
-        return await self._download(attachment, label, DEFAULT_IMAGE_LIMITS.max_bytes)
+    async def _download_all(self, inputs: Inputs) -> dict[str, bytes]:
+        """Every attachment's bytes by upload label, fetched together; the first bad one in order is named."""
+        image_limit = DEFAULT_IMAGE_LIMITS.max_bytes
+        video_limit = limits_for(MediaKind.VIDEO).max_bytes
+        audio_limit = limits_for(MediaKind.AUDIO).max_bytes
+        wanted: list[tuple[str, discord.Attachment, str, int]] = []
+        for label, attachment, noun in (
+            ("first_frame", inputs.first_frame, "image"),
+            ("last_frame", inputs.last_frame, "last frame"),
+        ):
+            if attachment is not None:
+                wanted.append((label, attachment, noun, image_limit))
+        for kind, attachments, noun, limit in (
+            ("image", inputs.images, "reference image", image_limit),
+            ("video", inputs.videos, "reference video", video_limit),
+            ("audio", inputs.audios, "reference audio clip", audio_limit),
+        ):
+            wanted += [(f"{kind}{n}", a, f"{noun} {n}", limit) for n, a in enumerate(attachments, 1)]
+        results = await gather_in_order(
+            self._download(attachment, noun, limit) for _, attachment, noun, limit in wanted
+        )
+        return {label: data for (label, *_), data in zip(wanted, results, strict=True)}
 
     async def _download(self, attachment: discord.Attachment, label: str, limit: int) -> bytes:
         if attachment.size >= limit:
@@ -406,22 +418,18 @@ class AnimateCog(commands.Cog):
                     )
                 messages.append(message)
         except discord.Forbidden:
-            await self._withdraw_messages(messages)
+            await self._withdraw(messages)
             raise AnimateRefusedError(
                 "I can't post in this channel. I need Send Messages, Attach Files and Embed Links here."
             ) from None
         except discord.HTTPException:
-            await self._withdraw_messages(messages)
+            await self._withdraw(messages)
             raise
         attachments = [attachment for message in messages for attachment in message.attachments]
         urls = {
             upload.label: attachment.url for upload, attachment in zip(uploads, attachments, strict=False)
         }
         return PostedRequest(status=messages[0], extra=tuple(messages[1:]), urls=urls)
-
-    async def _withdraw_messages(self, messages: list[discord.Message]) -> None:
-        if messages:
-            await self._withdraw(PostedRequest(status=messages[0], extra=tuple(messages[1:]), urls={}))
 
     async def _open_thread(
         self, status: discord.Message, interaction: discord.Interaction, prompt: str
@@ -453,10 +461,8 @@ def _label_text(label: str) -> str:
 
 
 def _upload_filename(upload: MediaUpload) -> str:
-    if upload.label in ("first_frame", "last_frame"):
-        stem = upload.label.replace("_", "-")
-        return frame_filename(upload.extension.upper().replace("JPG", "JPEG"), stem)
-    return f"{upload.label}.{upload.extension}"
+    # "first-frame.png": the name the status embed's thumbnail points at (see cogs.delivery.frame_filename).
+    return f"{upload.label.replace('_', '-')}.{upload.extension}"
 
 
 async def setup(bot: SeedanceBot) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
-from bot.domain.models import Job, JobState
+from bot.domain.models import ImageInfo, Job, JobState
 from bot.jobs.errors import DeliveryError
 from bot.jobs.notifier import DownloadedVideo
 from bot.presentation import delivered_message, ended_message, status_card, too_large_message
@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
-def frame_filename(image_format: str | None, stem: str = "first-frame") -> str:
-    """The file name of a frame in a status message (its embed points at the first one as the thumbnail)."""
-    fmt = (image_format or "PNG").upper()
-    extension = {"JPEG": "jpg", "TIFF": "tiff"}.get(fmt, fmt.lower())
-    return f"{stem}.{extension}"
+def frame_filename(frame: ImageInfo) -> str:
+    """The first frame's file name in a status message, which the embed points at as its thumbnail.
+
+    The status message is posted by cogs.animate, which names each file after its upload label.
+    """
+    return f"first-frame.{frame.extension}"
 
 
 def _last_frame_files(job: Job, video: DownloadedVideo, limit: int) -> list[discord.File]:
@@ -179,7 +180,7 @@ class DiscordNotifier:
         message = channel.get_partial_message(job.status_message_id)
         card = status_card(job, self._bot.model_name(job.model))
         # A /video job has no first frame: its status message shows reference files, not a thumbnail.
-        thumbnail = f"attachment://{frame_filename(job.first_frame.format)}" if job.first_frame else None
+        thumbnail = f"attachment://{frame_filename(job.first_frame)}" if job.first_frame else None
         try:
             await message.edit(embed=card_embed(card, thumbnail_url=thumbnail))
         except discord.HTTPException as error:

@@ -350,9 +350,11 @@ class Catalogue:
     def with_credit_weights(self, weights: Mapping[str, Mapping[Resolution, int]]) -> Catalogue:
         """A copy whose models cost what `weights` says per second and resolution (others keep theirs)."""
         known = {spec.key for spec in self._all.values()}
-        for key in weights:
-            if key not in known:  # an unknown model is a configuration mistake: say so
-                self.get(key)
+        unknown = sorted(set(weights) - known)
+        if unknown:  # a configuration mistake: say so
+            raise UnknownModelError(
+                f"There is no model called “{unknown[0]}”. Choose one of: {', '.join(sorted(known))}."
+            )
         return self._replaced(
             lambda spec: (
                 replace(spec, credit_weights={**(spec.credit_weights or {}), **weights[spec.key]})

@@ -176,6 +176,11 @@ class ImageInfo:
         """The MIME type for this image format."""
         return f"image/{self.format.lower()}"
 
+    @property
+    def extension(self) -> str:
+        """The usual file name extension for this image format: jpg, png, webp, bmp, tiff, gif."""
+        return "jpg" if self.format == "JPEG" else self.format.lower()
+
 
 @dataclass(frozen=True)
 class FrameImage:

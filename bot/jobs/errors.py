@@ -23,6 +23,10 @@ class ImageNotPublishedError(JobError):
     """The provider only takes image URLs and the image has none."""
 
 
+class ProviderNotConfiguredError(JobError):
+    """The chosen model runs on a provider this bot has no key for."""
+
+
 class MissingFrameError(JobError):
     """The model needs a first frame and none was given."""
 

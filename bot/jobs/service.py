@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bot.aio import gather_in_order
 from bot.domain.catalogue import DEFAULT_EXPIRES_AFTER_S, Catalogue, ModelSpec, RequestedOptions
 from bot.domain.images import ImageLimits, PreparedImage, prepare_image_async
 from bot.domain.media import MediaClip, MediaKind, probe_media_async
@@ -25,6 +26,7 @@ from bot.jobs.errors import (
     JobNotCancellableError,
     JobNotFoundError,
     MissingFrameError,
+    ProviderNotConfiguredError,
 )
 from bot.jobs.explain import explain_submit_error
 from bot.jobs.quota import Member, QuotaService
@@ -122,9 +124,9 @@ class JobService:
         """The provider that serves `spec`; a catalogue built from the configured providers has it."""
         try:
             return self._providers[spec.provider]
-        except KeyError:
-            raise ImageNotPublishedError(  # never raised with a catalogue from `catalogue_for`
-                f"{spec.provider.value} is not configured on this bot."
+        except KeyError:  # only with a catalogue not built by `catalogue_for` from these providers
+            raise ProviderNotConfiguredError(
+                f"{spec.display_name} runs on {spec.provider.value}, which is not configured on this bot."
             ) from None
 
     @property
@@ -176,11 +178,10 @@ class JobService:
             if last_frame is not None
             else None
         )
-        images = tuple(
-            [
-                await prepare_image_async(data, limits=self._image_limits, label=f"reference image {n}")
-                for n, data in enumerate(reference_images, 1)
-            ]
+        # Each kind's checks run together, each in a thread: nine images take about as long as the slowest.
+        images = await gather_in_order(
+            prepare_image_async(data, limits=self._image_limits, label=f"reference image {n}")
+            for n, data in enumerate(reference_images, 1)
         )
         videos = await _probe_all(reference_videos, MediaKind.VIDEO, "reference video")
         audios = await _probe_all(reference_audios, MediaKind.AUDIO, "reference audio clip")
@@ -189,7 +190,7 @@ class JobService:
             request=request,
             first_frame=first,
             last_frame=last,
-            reference_images=images,
+            reference_images=tuple(images),
             reference_videos=videos,
             reference_audios=audios,
         )
@@ -216,11 +217,13 @@ class JobService:
         URLs may also come as `first_frame_url` / `last_frame_url`.
         """
         urls = dict(published or {})
-        urls.setdefault("first_frame", first_frame_url or "")
-        urls.setdefault("last_frame", last_frame_url or "")
+        if first_frame_url:
+            urls["first_frame"] = first_frame_url
+        if last_frame_url:
+            urls["last_frame"] = last_frame_url
         provider = self.provider_for(prepared.spec)
-        first = _frame(prepared.first_frame, urls["first_frame"] or None)
-        last = _frame(prepared.last_frame, urls["last_frame"] or None)
+        first = _frame(prepared.first_frame, urls.get("first_frame"))
+        last = _frame(prepared.last_frame, urls.get("last_frame"))
         references = References(
             images=tuple(
                 _frame_of(image, urls.get(f"image{n}"))
@@ -351,16 +354,14 @@ def _frame_of(prepared: PreparedImage, url: str | None) -> FrameImage:
 
 
 def _image_upload(label: str, image: PreparedImage) -> MediaUpload:
-    extension = "jpg" if image.info.format == "JPEG" else image.info.format.lower()
-    return MediaUpload(label, image.data, image.info.mime_type, extension)
+    return MediaUpload(label, image.data, image.info.mime_type, image.info.extension)
 
 
 async def _probe_all(items: Sequence[bytes], kind: MediaKind, noun: str) -> tuple[MediaClip, ...]:
-    clips = []
-    for n, data in enumerate(items, 1):
-        info = await probe_media_async(data, kind, label=f"{noun} {n}")
-        clips.append(MediaClip(data=data, info=info))
-    return tuple(clips)
+    infos = await gather_in_order(
+        probe_media_async(data, kind, label=f"{noun} {n}") for n, data in enumerate(items, 1)
+    )
+    return tuple(MediaClip(data=data, info=info) for data, info in zip(items, infos, strict=True))
 
 
 def _require_urls(
