@@ -51,7 +51,7 @@ def state_label(state: JobState) -> str:
             return "Queued"
         case JobState.RUNNING:
             return "Generating"
-        case JobState.SUCCEEDED:
+        case JobState.SUCCEEDED | JobState.DELIVERING:
             return "Uploading"
         case JobState.DELIVERED:
             return "Done"
@@ -165,10 +165,27 @@ def ended_message(job: Job, mention: str) -> str:
         case JobState.FAILED | JobState.EXPIRED | JobState.TIMED_OUT | JobState.UNKNOWN:
             reason = job.error_message or "The video service did not say why."
             return truncate(f"{mention} video #{job.id} did not work out. {reason}", 2000)
-        case JobState.PENDING | JobState.QUEUED | JobState.RUNNING | JobState.SUCCEEDED | JobState.DELIVERED:
+        case (
+            JobState.PENDING
+            | JobState.QUEUED
+            | JobState.RUNNING
+            | JobState.SUCCEEDED
+            | JobState.DELIVERING
+            | JobState.DELIVERED
+        ):
             return f"{mention} video #{job.id} is {state_label(job.state).lower()}."
         case _:
             assert_never(job.state)
+
+
+def delivered_marker(job: Job) -> str:
+    """Text that every post of a job's video carries, and nothing else does (found again after a crash)."""
+    return f"your video #{job.id} is ready"
+
+
+def ended_marker(job: Job) -> str:
+    """Text that every outcome post of a job carries (its video, or why there is none)."""
+    return f"video #{job.id} "
 
 
 def delivered_message(job: Job, mention: str) -> str:

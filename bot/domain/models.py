@@ -48,6 +48,9 @@ class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"  # the provider has the video; not yet delivered
+    #: The video is being posted: a post may exist already. Whoever finds a job here looks for its own
+    #: earlier post (by the delivery's nonce and marker) before posting, so a video is never posted twice.
+    DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -84,7 +87,8 @@ ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED}) | _ENDINGS,
     JobState.RUNNING: frozenset({JobState.RUNNING, JobState.SUCCEEDED}) | _ENDINGS,
     # A finished video that cannot be fetched or posted for good ends as failed.
-    JobState.SUCCEEDED: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    JobState.SUCCEEDED: frozenset({JobState.DELIVERING, JobState.DELIVERED, JobState.FAILED}),
+    JobState.DELIVERING: frozenset({JobState.DELIVERED, JobState.FAILED}),
     JobState.DELIVERED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
@@ -246,8 +250,69 @@ class Job:
     upload_limit_bytes: int | None = None
     credits: int | None = None  # what the quota reserved for this job; None when no quota applied
     usage_tokens: int | None = None  # the provider's own usage figure, when it reports one
+    #: The process driving the job, and until when (see bot.jobs.ports on leases).
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    #: When the paid submit was started; a PENDING job without it was never sent, so nothing was charged.
+    submit_started_at: float | None = None
+    #: When the final outcome (the video, or why there is none) reached the requester; None until then.
+    announced_at: float | None = None
+    #: The front end's handle for answering the requester privately (see NewJob.reply_handle).
+    reply_handle: str | None = None
 
     @property
     def model(self) -> str:
         """The catalogue key of the job's model."""
         return self.request.model
+
+
+class MediaRole(StrEnum):
+    """What a file given with a request is for."""
+
+    FIRST_FRAME = "first_frame"
+    LAST_FRAME = "last_frame"
+    IMAGE = "image"  # a reference image (Seedance 2.0)
+    VIDEO = "video"  # a reference video
+    AUDIO = "audio"  # a reference audio clip
+
+    @property
+    def is_image(self) -> bool:
+        """Whether files in this role are images."""
+        return self in (MediaRole.FIRST_FRAME, MediaRole.LAST_FRAME, MediaRole.IMAGE)
+
+
+@dataclass(frozen=True, order=True)
+class MediaSlot:
+    """One file's place in a request: its role and, for references, its number (1-based)."""
+
+    role: MediaRole
+    number: int = 0
+
+    @property
+    def key(self) -> str:
+        """A stable short name: "first_frame", "image2", "audio1"."""
+        return self.role.value if self.number == 0 else f"{self.role.value}{self.number}"
+
+    @property
+    def noun(self) -> str:
+        """How a member would name it: "image", "last frame", "reference image 2"."""
+        match self.role:
+            case MediaRole.FIRST_FRAME:
+                return "image"
+            case MediaRole.LAST_FRAME:
+                return "last frame"
+            case MediaRole.IMAGE:
+                return f"reference image {self.number}"
+            case MediaRole.VIDEO:
+                return f"reference video {self.number}"
+            case MediaRole.AUDIO:
+                return f"reference audio clip {self.number}"
+
+    @property
+    def file_stem(self) -> str:
+        """The file name it is re-posted under, without extension: "first-frame", "image2"."""
+        return self.key.replace("_", "-")
+
+
+FIRST_FRAME = MediaSlot(MediaRole.FIRST_FRAME)
+LAST_FRAME = MediaSlot(MediaRole.LAST_FRAME)

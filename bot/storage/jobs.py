@@ -1,16 +1,17 @@
-"""The job store: every job's row, and state changes as single guarded UPDATEs.
+"""The SQLite job store: every job's row, and state changes as single guarded UPDATEs.
 
 A transition names the states it may start from; the UPDATE's WHERE clause checks that the row is still in
-one of them. Two workers, or a replay after a crash, therefore cannot apply the same change twice: the loser
-gets None back and must re-read the row.
+one of them (and, for a process driving the job, that it still holds the job's lease). Two workers, or a
+replay after a crash, therefore cannot apply the same change twice: the loser gets None back and must re-read
+the row. A transition that ends a job settles its quota reservation in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import aiosqlite
@@ -29,6 +30,11 @@ from bot.domain.models import (
     VideoRequest,
     sources_of,
 )
+from bot.jobs.ledger import settlement_for
+from bot.jobs.ports import NewJob, ReservationState
+from bot.storage.database import SqliteDatabase
+
+__all__ = ["UPDATABLE_FIELDS", "JobStore", "NewJob", "SqliteJobStore", "insert_job"]
 
 #: Columns a transition may set besides `state`. Anything else is a programming error.
 UPDATABLE_FIELDS = frozenset(
@@ -50,43 +56,35 @@ UPDATABLE_FIELDS = frozenset(
         "status_message_id",
         "thread_id",
         "delivery_ref",
+        "submit_started_at",
+        "announced_at",
+        "reply_handle",
+        "lease_owner",
+        "lease_expires_at",
     }
 )
 
 _ACTIVE_STATES_SQL = ", ".join(f"'{state.value}'" for state in JobState if not state.is_final)
 
 
-@dataclass(frozen=True)
-class NewJob:
-    """What is known of a job before the provider has seen it."""
-
-    provider: ProviderName
-    request: VideoRequest
-    requester: Requester
-    deadline_at: float
-    first_frame: ImageInfo | None = None
-    last_frame: ImageInfo | None = None
-    status_message_id: int | None = None
-    thread_id: int | None = None
-    upload_limit_bytes: int | None = None
-    credits: int | None = None  # the quota's price of the job, when a quota applies
-
-
-class JobStore:
+class SqliteJobStore:
     """Jobs in SQLite. All methods are safe to call concurrently from one event loop."""
 
-    def __init__(self, conn: aiosqlite.Connection, *, clock: Callable[[], float] = time.time) -> None:
-        self._conn = conn
+    def __init__(
+        self, db: SqliteDatabase | aiosqlite.Connection, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """Use `db`: the process's shared database (or, in tests, a connection of its own)."""
+        self._db = SqliteDatabase.wrap(db)
         self._clock = clock
 
     async def create(self, new: NewJob) -> Job:
         """Insert a job in state PENDING and return it."""
-        return await insert_job(self._conn, new, self._clock())
+        async with self._db.transaction() as conn:
+            return await insert_job(conn, new, self._clock())
 
     async def get(self, job_id: int) -> Job | None:
         """The job with that id, or None."""
-        async with self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _row_to_job(row) if row else None
 
     async def transition(
@@ -95,12 +93,15 @@ class JobStore:
         to: JobState,
         *,
         expected: Collection[JobState] | None = None,
+        owner: str | None = None,
         **fields: Any,
     ) -> Job | None:
         """Move a job to `to` if it is still in one of `expected` (default: every allowed source state).
 
-        Returns the updated job, or None when the job was not in an expected state (someone else moved it
-        first). Entering a final state stamps `finished_at` and clears `next_poll_at`.
+        With `owner`, only while that owner holds the job's lease. Returns the updated job, or None when the
+        job was not in an expected state (someone else moved it first). Entering a final state stamps
+        `finished_at`, clears `next_poll_at`, and settles the job's reservation in the same transaction;
+        entering DELIVERED also records the outcome as announced (the video is the announcement).
         """
         sources = sources_of(to) if expected is None else frozenset(expected)
         illegal = sources - sources_of(to)
@@ -113,18 +114,103 @@ class JobStore:
         if to in FINAL_STATES:
             values.setdefault("finished_at", now)
             values["next_poll_at"] = None
-        return await self._guarded_update(job_id, sources, {"state": to.value, **values}, now)
+        if to is JobState.DELIVERED:
+            values.setdefault("announced_at", now)
+        settlement = settlement_for(to)
+        update = _guarded_update(job_id, sources, {"state": to.value, **values}, now, owner)
+        if settlement is None:
+            row = await self._db.write(*update)
+            return _row_to_job(row) if row else None
+        async with self._db.transaction() as conn:
+            async with conn.execute(*update) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                await _settle(conn, job_id, settlement, now)
+        return _row_to_job(row) if row else None
 
-    async def annotate(self, job_id: int, **fields: Any) -> Job | None:
+    async def annotate(self, job_id: int, *, owner: str | None = None, **fields: Any) -> Job | None:
         """Set fields without changing state (status message ids, a rescheduled poll); None if final."""
         active = frozenset(state for state in JobState if not state.is_final)
-        return await self._guarded_update(job_id, active, fields, self._clock())
+        row = await self._db.write(*_guarded_update(job_id, active, fields, self._clock(), owner))
+        return _row_to_job(row) if row else None
+
+    async def mark_announced(self, job_id: int, *, owner: str | None = None) -> Job | None:
+        """Record that a final job's outcome reached its requester; None when already recorded."""
+        sql = (
+            f"UPDATE jobs SET announced_at = ?, reply_handle = NULL, updated_at = ? "
+            f"WHERE id = ? AND announced_at IS NULL AND state IN ({_FINAL_STATES_SQL})"
+        )
+        now = self._clock()
+        params: list[Any] = [now, now, job_id]
+        if owner is not None:
+            sql += " AND lease_owner = ?"
+            params.append(owner)
+        row = await self._db.write(sql + " RETURNING *", params)
+        return _row_to_job(row) if row else None
+
+    async def claim(
+        self, job_ids: Sequence[int], owner: str, *, until: float, take_over: bool = False
+    ) -> list[Job]:
+        """Take the lease of each open job that is free, expired or already `owner`'s; return those taken.
+
+        `take_over` takes live leases too: for an operator who says "this job is mine now" (`wait`).
+        """
+        if not job_ids:
+            return []
+        claimed: list[Job] = []
+        now = self._clock()
+        # Chunks keep each statement under SQLite's parameter limit and each write short.
+        for start in range(0, len(job_ids), 500):
+            chunk = list(job_ids[start : start + 500])
+            placeholders = ", ".join("?" for _ in chunk)
+            async with (
+                self._db.transaction() as conn,
+                conn.execute(
+                    f"""
+                    UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
+                    WHERE id IN ({placeholders}) AND announced_at IS NULL
+                      AND (? OR lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)
+                    RETURNING *
+                    """,
+                    (owner, until, *chunk, take_over, owner, now),
+                ) as cursor,
+            ):
+                claimed += [_row_to_job(row) for row in await cursor.fetchall()]
+        return claimed
+
+    async def renew_leases(self, owner: str, *, until: float) -> int:
+        """Extend every lease `owner` holds to `until`; return how many."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ?", (until, owner)
+            )
+            return cursor.rowcount
+
+    async def release_leases(self, owner: str, job_ids: Sequence[int] | None = None) -> int:
+        """Give up `owner`'s leases (all, or those of `job_ids`), so another process may take the jobs."""
+        sql = "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?"
+        params: list[Any] = [owner]
+        if job_ids is not None:
+            if not job_ids:
+                return 0
+            sql += f" AND id IN ({', '.join('?' for _ in job_ids)})"
+            params += list(job_ids)
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def open_jobs(self, origin: JobOrigin | None = None) -> list[Job]:
+        """Every job that still needs work: not final, or final and not yet announced; soonest due first."""
+        sql = "SELECT * FROM jobs WHERE announced_at IS NULL"
+        params: list[Any] = []
+        if origin is not None:
+            sql += " AND origin = ?"
+            params.append(origin.value)
+        sql += " ORDER BY COALESCE(next_poll_at, 0), id"
+        return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def active_jobs(self, origin: JobOrigin | None = None, *, guild_id: int | None = None) -> list[Job]:
-        """Every job that is not final, soonest due first: what the poller resumes after a restart.
-
-        With `guild_id`, only that server's (what its moderators see).
-        """
+        """Every job that is not final, soonest due first (with `guild_id`, only that server's)."""
         sql = f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_STATES_SQL})"
         params: list[Any] = []
         if origin is not None:
@@ -134,9 +220,7 @@ class JobStore:
             sql += " AND guild_id = ?"
             params.append(guild_id)
         sql += " ORDER BY COALESCE(next_poll_at, 0), id"
-        async with self._conn.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-        return [_row_to_job(row) for row in rows]
+        return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def jobs_for_user(self, user_id: int, *, guild_id: int | None = None, limit: int = 10) -> list[Job]:
         """A member's most recent jobs, newest first, optionally in one server only."""
@@ -147,50 +231,68 @@ class JobStore:
             params.append(guild_id)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(limit)
-        async with self._conn.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-        return [_row_to_job(row) for row in rows]
+        return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def find_by_provider_job(self, provider: ProviderName, provider_job_id: str) -> Job | None:
         """The job a provider knows by `provider_job_id` (for callbacks)."""
-        async with self._conn.execute(
+        row = await self._db.fetch_one(
             "SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ?",
             (provider.value, provider_job_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return _row_to_job(row) if row else None
 
-    async def _guarded_update(
-        self, job_id: int, sources: Collection[JobState], fields: Mapping[str, Any], now: float
-    ) -> Job | None:
-        unknown = set(fields) - UPDATABLE_FIELDS - {"state"}
-        if unknown:
-            raise ValueError(f"cannot update job columns {sorted(unknown)}")
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        placeholders = ", ".join("?" for _ in sources)
-        sql = (
-            f"UPDATE jobs SET {assignments}{', ' if assignments else ''}updated_at = ? "
-            f"WHERE id = ? AND state IN ({placeholders}) RETURNING *"
-        )
-        params = [_to_column(value) for value in fields.values()]
-        params += [now, job_id, *(state.value for state in sources)]
-        async with self._conn.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return _row_to_job(row) if row else None
+
+#: The name the rest of the code used before the store became a protocol; tests and benchmarks use it.
+JobStore = SqliteJobStore
+
+_FINAL_STATES_SQL = ", ".join(f"'{state.value}'" for state in FINAL_STATES)
+
+
+def _guarded_update(
+    job_id: int,
+    sources: Collection[JobState],
+    fields: Mapping[str, Any],
+    now: float,
+    owner: str | None,
+) -> tuple[str, list[Any]]:
+    unknown = set(fields) - UPDATABLE_FIELDS - {"state"}
+    if unknown:
+        raise ValueError(f"cannot update job columns {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    placeholders = ", ".join("?" for _ in sources)
+    sql = (
+        f"UPDATE jobs SET {assignments}{', ' if assignments else ''}updated_at = ? "
+        f"WHERE id = ? AND state IN ({placeholders})"
+    )
+    params = [_to_column(value) for value in fields.values()]
+    params += [now, job_id, *(state.value for state in sources)]
+    if owner is not None:
+        sql += " AND lease_owner = ?"
+        params.append(owner)
+    return sql + " RETURNING *", params
+
+
+async def _settle(conn: aiosqlite.Connection, job_id: int, to: ReservationState, now: float) -> None:
+    # Only a reservation still `reserved` moves: settling happens once, whatever replays.
+    await conn.execute(
+        "UPDATE reservations SET state = ?, settled_at = ? WHERE job_id = ? AND state = ?",
+        (to.value, now, job_id, ReservationState.RESERVED.value),
+    )
 
 
 async def insert_job(conn: aiosqlite.Connection, new: NewJob, now: float) -> Job:
-    """Insert `new` in state PENDING on `conn` and return it.
+    """Insert `new` in state PENDING on `conn` (inside the caller's transaction) and return it.
 
-    A module function rather than a JobStore method so that the QuotaStore can insert the job inside its own
-    transaction, on its own connection, together with the job's quota reservation.
+    A module function so that the quota store can insert the job in its admission transaction, together
+    with the job's quota reservation.
     """
     async with conn.execute(
         """
         INSERT INTO jobs (state, provider, model, request_json, origin, user_id, guild_id, channel_id,
                           first_frame_json, last_frame_json, status_message_id, thread_id,
-                          upload_limit_bytes, credits, created_at, updated_at, deadline_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          upload_limit_bytes, credits, created_at, updated_at, deadline_at,
+                          lease_owner, lease_expires_at, reply_handle)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING *
         """,
         (
@@ -211,6 +313,9 @@ async def insert_job(conn: aiosqlite.Connection, new: NewJob, now: float) -> Job
             now,
             now,
             new.deadline_at,
+            new.lease_owner,
+            new.lease_expires_at,
+            new.reply_handle,
         ),
     ) as cursor:
         row = await cursor.fetchone()
@@ -299,4 +404,9 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         upload_limit_bytes=row["upload_limit_bytes"],
         credits=row["credits"],
         usage_tokens=row["usage_tokens"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        submit_started_at=row["submit_started_at"],
+        announced_at=row["announced_at"],
+        reply_handle=row["reply_handle"],
     )

@@ -151,6 +151,34 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE jobs ADD COLUMN last_frame_url TEXT;
         """,
     ),
+    Migration(
+        5,
+        "leases_announcements_settlement_in_code",
+        """
+        -- The process driving a job holds its lease until it expires (renewed while it works).
+        ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+        ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;
+        -- Set just before the paid submit: a PENDING job without it was never sent.
+        ALTER TABLE jobs ADD COLUMN submit_started_at REAL;
+        -- When the outcome reached the requester; NULL while the job still needs work (an outbox).
+        ALTER TABLE jobs ADD COLUMN announced_at REAL;
+        -- The front end's handle to answer the requester privately (an interaction token, 15 minutes).
+        ALTER TABLE jobs ADD COLUMN reply_handle TEXT;
+        -- A job left PENDING by an older version may have been sent: never treat it as unsent.
+        UPDATE jobs SET submit_started_at = created_at WHERE state = 'pending';
+        -- Jobs that ended before this version were announced by the code of their time.
+        UPDATE jobs SET announced_at = COALESCE(finished_at, updated_at)
+            WHERE state IN ('delivered', 'failed', 'cancelled', 'expired', 'timed_out', 'unknown');
+        -- Settlement is the job layer's code now, in the same transaction as the state change.
+        DROP TRIGGER reservations_commit_on_delivery;
+        DROP TRIGGER reservations_release_on_failure;
+        -- What the poller resumes: every job not yet announced (active, or ended and not yet told), by due time.
+        DROP INDEX jobs_active_due;
+        CREATE INDEX jobs_active_due ON jobs (next_poll_at) WHERE announced_at IS NULL;
+        -- Renewing or releasing one process's leases.
+        CREATE INDEX jobs_by_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+        """,
+    ),
 )
 
 

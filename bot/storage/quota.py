@@ -1,30 +1,24 @@
-"""The quota store: moderators' limits and rules, usage figures, and admissions that reserve credits.
+"""The SQLite quota store: moderators' limits and rules, usage figures, and admissions that reserve credits.
 
 A job's credits go through reserve → commit → release, each exactly once:
 
-- reserve: `QuotaStore.admit` counts usage, asks the caller's policy, and inserts the job together with a
-  `reserved` reservation in one SQLite transaction, so concurrent submissions cannot both take the last
-  credits;
-- commit / release: triggers from migration 3 settle the reservation in the same UPDATE that moves the job to
-  `delivered` (commit) or to any other final state (release). The job store's guarded transitions let a job
-  end only once, and the triggers touch only a reservation still `reserved`.
+- reserve: `admit` counts usage, asks the caller's policy, and inserts the job together with a `reserved`
+  reservation in one transaction, so concurrent submissions cannot both take the last credits;
+- commit / release: the job store settles the reservation in the transaction that ends the job (the rule is
+  `bot.jobs.ledger.settlement_for`), touching only a reservation still `reserved`.
 
-SQLite gives isolation per connection, and coroutines sharing one aiosqlite connection would interleave their
-statements inside each other's BEGIN. So the QuotaStore owns a connection of its own, serialises its
-transactions with an asyncio.Lock, and takes SQLite's write lock up front (BEGIN IMMEDIATE); other
-connections, the job store's or another process's, wait on busy_timeout meanwhile.
+Writes go through the process's one writer (`SqliteDatabase`), shared with the job store: admissions are
+BEGIN IMMEDIATE transactions that hold no network call, so a burst of members never meets "database is
+locked".
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -33,9 +27,28 @@ import aiosqlite
 
 from bot.domain.models import FINAL_STATES, Job, Resolution
 from bot.domain.quota import MemberLimits, Refusal, ServerRules, Usage
-from bot.storage.database import open_database
-from bot.storage.errors import StorageError
-from bot.storage.jobs import NewJob, insert_job
+from bot.jobs.ports import (
+    GuildQuotaConfig,
+    LimitScope,
+    NewJob,
+    QuotaRefusedError,
+    ReservationRow,
+    ReservationState,
+    UsageRow,
+)
+from bot.storage.database import SqliteDatabase
+from bot.storage.jobs import insert_job
+
+__all__ = [
+    "GuildQuotaConfig",
+    "LimitScope",
+    "QuotaRefusedError",
+    "QuotaStore",
+    "ReservationRow",
+    "ReservationState",
+    "SqliteQuotaStore",
+    "UsageRow",
+]
 
 _DAY_S = 86_400
 _ROLLING_WINDOW_S = 30 * _DAY_S
@@ -43,98 +56,33 @@ _FINAL_STATE_VALUES = tuple(sorted(state.value for state in FINAL_STATES))
 _FINAL_STATES_PLACEHOLDERS = ", ".join("?" for _ in _FINAL_STATE_VALUES)
 
 
-class LimitScope(StrEnum):
-    """Whom a set of limits applies to."""
+class SqliteQuotaStore:
+    """Quota configuration, usage and admissions in SQLite."""
 
-    SERVER = "server"  # the default for every member of the server
-    ROLE = "role"
-    MEMBER = "member"
-
-
-class ReservationState(StrEnum):
-    """Where a job's credits stand."""
-
-    RESERVED = "reserved"  # counted against the limits while the job runs
-    COMMITTED = "committed"  # the video was delivered: spent for good
-    RELEASED = "released"  # the job ended without a video: no longer counted
-
-
-@dataclass(frozen=True)
-class GuildQuotaConfig:
-    """What moderators set for one server."""
-
-    server_default: MemberLimits | None
-    roles: Mapping[int, MemberLimits]  # by role id
-    members: Mapping[int, MemberLimits]  # by user id
-    rules: ServerRules
-
-
-@dataclass(frozen=True)
-class ReservationRow:
-    """One job's reservation as stored."""
-
-    job_id: int
-    guild_id: int | None
-    user_id: int | None
-    model: str
-    credits: int
-    state: ReservationState
-    created_at: float
-    settled_at: float | None
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """One member's use of one model over a report's period (reservations created in it)."""
-
-    user_id: int | None
-    model: str
-    jobs: int
-    credits_committed: int
-    credits_reserved: int
-    credits_released: int
-    cost_usd: float | None  # the providers' own figures; None when none was reported
-    usage_tokens: int | None
-
-
-class QuotaRefusedError(StorageError):
-    """The policy refused an admission; no job was created."""
-
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
-        self.refusal = refusal
-
-
-class QuotaStore:
-    """Quota configuration, usage and admissions in SQLite, on a connection of its own."""
-
-    def __init__(self, conn: aiosqlite.Connection, *, clock: Callable[[], float] = time.time) -> None:
-        """Use `conn`, which nothing else may use: this store runs transactions on it."""
-        self._conn = conn
+    def __init__(
+        self, db: SqliteDatabase | aiosqlite.Connection, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """Use `db`: the process's shared database (or a connection of its own)."""
+        self._db = SqliteDatabase.wrap(db)
         self._clock = clock
-        self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time) -> QuotaStore:
-        """Open a connection of its own to the database at `path` (migrating it if needed)."""
-        return cls(await open_database(path), clock=clock)
+    async def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time) -> SqliteQuotaStore:
+        """Open a database of its own at `path` (migrating it if needed); `close` closes it."""
+        return cls(await SqliteDatabase.open(path), clock=clock)
 
     async def close(self) -> None:
-        """Close the store's connection."""
-        async with self._lock:
-            await self._conn.close()
+        """Close the database this store opened with `open`."""
+        await self._db.close()
 
     async def config(self, guild_id: int) -> GuildQuotaConfig:
         """Every limit and rule set for the server; ServerRules() when no rules were set."""
-        async with self._lock:
-            async with self._conn.execute(
-                "SELECT scope, target_id, limits_json FROM quota_limits WHERE guild_id = ?", (guild_id,)
-            ) as cursor:
-                limit_rows = await cursor.fetchall()
-            async with self._conn.execute(
-                "SELECT rules_json FROM quota_rules WHERE guild_id = ?", (guild_id,)
-            ) as cursor:
-                rules_row = await cursor.fetchone()
+        limit_rows = await self._db.fetch_all(
+            "SELECT scope, target_id, limits_json FROM quota_limits WHERE guild_id = ?", (guild_id,)
+        )
+        rules_row = await self._db.fetch_one(
+            "SELECT rules_json FROM quota_rules WHERE guild_id = ?", (guild_id,)
+        )
         server_default: MemberLimits | None = None
         roles: dict[int, MemberLimits] = {}
         members: dict[int, MemberLimits] = {}
@@ -167,46 +115,44 @@ class QuotaStore:
         scope = LimitScope(scope)  # a plain string from a command becomes the enum
         if scope is LimitScope.SERVER and target_id != 0:
             raise ValueError("the server default's target_id must be 0")
-        async with self._lock:
-            if limits is None:
-                await self._conn.execute(
-                    "DELETE FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
-                    (guild_id, scope.value, target_id),
-                )
-                return
-            await self._conn.execute(
-                """
-                INSERT INTO quota_limits (guild_id, scope, target_id, limits_json, updated_at, updated_by)
-                VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET
-                    limits_json = excluded.limits_json,
-                    updated_at = excluded.updated_at,
-                    updated_by = excluded.updated_by
-                """,
-                (guild_id, scope.value, target_id, limits_to_json(limits), self._clock(), by),
+        if limits is None:
+            await self._db.write(
+                "DELETE FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+                (guild_id, scope.value, target_id),
             )
+            return
+        await self._db.write(
+            """
+            INSERT INTO quota_limits (guild_id, scope, target_id, limits_json, updated_at, updated_by)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET
+                limits_json = excluded.limits_json,
+                updated_at = excluded.updated_at,
+                updated_by = excluded.updated_by
+            """,
+            (guild_id, scope.value, target_id, limits_to_json(limits), self._clock(), by),
+        )
 
     async def set_rules(self, guild_id: int, rules: ServerRules, *, by: int | None) -> None:
         """Replace the server's rules."""
-        async with self._lock:
-            await self._conn.execute(
-                """
-                INSERT INTO quota_rules (guild_id, rules_json, updated_at, updated_by) VALUES (?, ?, ?, ?)
-                ON CONFLICT (guild_id) DO UPDATE SET
-                    rules_json = excluded.rules_json,
-                    updated_at = excluded.updated_at,
-                    updated_by = excluded.updated_by
-                """,
-                (guild_id, rules_to_json(rules), self._clock(), by),
-            )
+        await self._db.write(
+            """
+            INSERT INTO quota_rules (guild_id, rules_json, updated_at, updated_by) VALUES (?, ?, ?, ?)
+            ON CONFLICT (guild_id) DO UPDATE SET
+                rules_json = excluded.rules_json,
+                updated_at = excluded.updated_at,
+                updated_by = excluded.updated_by
+            """,
+            (guild_id, rules_to_json(rules), self._clock(), by),
+        )
 
     async def usage(self, guild_id: int, user_id: int, *, now: float | None = None) -> Usage:
         """The member's and the server's usage at `now` (default: the clock), outside any admission.
 
         For display and for an early check before the image work; only `admit` decides for real.
         """
-        async with self._lock:
-            return await self._usage(guild_id, user_id, self._clock() if now is None else now)
+        async with self._db.reading() as conn:
+            return await _usage(conn, guild_id, user_id, self._clock() if now is None else now)
 
     async def admit(self, new: NewJob, *, credits: int, decide: Callable[[Usage], Refusal | None]) -> Job:
         """Create the job (PENDING, `credits`) with its reservation if `decide` accepts the current usage.
@@ -215,35 +161,26 @@ class QuotaStore:
         a `reserved` reservation. Raises QuotaRefusedError (and creates nothing) when `decide` refuses.
         """
         guild_id, user_id = new.requester.guild_id, new.requester.user_id
-        async with self._lock:
-            try:
-                # Inside the try: a cancellation during BEGIN still lets the BEGIN run, and must roll back.
-                await self._conn.execute("BEGIN IMMEDIATE")
-                # Read the clock under the write lock, so `now` is never older than any counted reservation.
-                now = self._clock()
-                refusal = decide(await self._usage(guild_id, user_id, now))
-                if refusal is not None:
-                    raise QuotaRefusedError(refusal)
-                job = await insert_job(self._conn, replace(new, credits=credits), now)
-                await self._conn.execute(
-                    """
-                    INSERT INTO reservations (job_id, guild_id, user_id, model, credits, state, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    (job.id, guild_id, user_id, job.model, credits, ReservationState.RESERVED.value, now),
-                )
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                await self._rollback()
-                raise
+        async with self._db.transaction() as conn:
+            # Read the clock under the write lock, so `now` is never older than any counted reservation.
+            now = self._clock()
+            refusal = decide(await _usage(conn, guild_id, user_id, now))
+            if refusal is not None:
+                raise QuotaRefusedError(refusal)
+            job = await insert_job(conn, replace(new, credits=credits), now)
+            await conn.execute(
+                """
+                INSERT INTO reservations (job_id, guild_id, user_id, model, credits, state, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                (job.id, guild_id, user_id, job.model, credits, ReservationState.RESERVED.value, now),
+            )
         return job
 
     async def usage_report(self, guild_id: int, *, since: float, until: float) -> list[UsageRow]:
         """Per member and model, the jobs admitted in [since, until) and where their credits stand."""
-        async with (
-            self._lock,
-            self._conn.execute(
-                """
+        rows = await self._db.fetch_all(
+            """
                 SELECT r.user_id, r.model, COUNT(*) AS jobs,
                        SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END) AS committed,
                        SUM(CASE WHEN r.state = ? THEN r.credits ELSE 0 END) AS reserved,
@@ -255,17 +192,15 @@ class QuotaStore:
                 GROUP BY r.user_id, r.model
                 ORDER BY r.user_id, r.model
                 """,
-                (
-                    ReservationState.COMMITTED.value,
-                    ReservationState.RESERVED.value,
-                    ReservationState.RELEASED.value,
-                    guild_id,
-                    since,
-                    until,
-                ),
-            ) as cursor,
-        ):
-            rows = await cursor.fetchall()
+            (
+                ReservationState.COMMITTED.value,
+                ReservationState.RESERVED.value,
+                ReservationState.RELEASED.value,
+                guild_id,
+                since,
+                until,
+            ),
+        )
         return [
             UsageRow(
                 user_id=row["user_id"],
@@ -282,9 +217,7 @@ class QuotaStore:
 
     async def reservation(self, job_id: int) -> ReservationRow | None:
         """The job's reservation, or None when no quota admitted it."""
-        sql = "SELECT * FROM reservations WHERE job_id = ?"
-        async with self._lock, self._conn.execute(sql, (job_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetch_one("SELECT * FROM reservations WHERE job_id = ?", (job_id,))
         if row is None:
             return None
         return ReservationRow(
@@ -298,17 +231,20 @@ class QuotaStore:
             settled_at=row["settled_at"],
         )
 
-    async def _usage(self, guild_id: int | None, user_id: int | None, now: float) -> Usage:
-        # Caller holds the lock. `IS` rather than `=` so a job without a server or member (a DM) still
-        # compares equal to its peers instead of never matching.
-        day_start = now - now % _DAY_S  # unix time has no leap seconds, so this is midnight UTC
-        window_start = now - _ROLLING_WINDOW_S
-        month_start = datetime.fromtimestamp(now, UTC).replace(
-            day=1, hour=0, minute=0, second=0, microsecond=0
-        )
-        # No upper bound at `now`: a clock stepped back must not hide the credits just reserved.
-        async with self._conn.execute(
-            """
+
+#: The name the rest of the code used before the store became a protocol; tests use it.
+QuotaStore = SqliteQuotaStore
+
+
+async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int | None, now: float) -> Usage:
+    # `IS` rather than `=` so a job without a server or member (a DM) still compares equal to its peers
+    # instead of never matching.
+    day_start = now - now % _DAY_S  # unix time has no leap seconds, so this is midnight UTC
+    window_start = now - _ROLLING_WINDOW_S
+    month_start = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    # No upper bound at `now`: a clock stepped back must not hide the credits just reserved.
+    async with conn.execute(
+        """
             SELECT
                 SUM(CASE WHEN user_id IS :user AND created_at >= :day THEN credits ELSE 0 END),
                 SUM(CASE WHEN user_id IS :user AND created_at > :window THEN credits ELSE 0 END),
@@ -319,46 +255,37 @@ class QuotaStore:
             WHERE guild_id IS :guild AND state IN (:reserved, :committed)
               AND created_at >= MIN(:day, :window, :month)
             """,
-            {
-                "user": user_id,
-                "guild": guild_id,
-                "day": day_start,
-                "window": window_start,
-                "month": month_start.timestamp(),
-                "reserved": ReservationState.RESERVED.value,
-                "committed": ReservationState.COMMITTED.value,
-            },
-        ) as cursor:
-            credits = await cursor.fetchone()
-        # `+guild_id` keeps the planner on jobs_by_user: a member has far fewer jobs than a server.
-        async with self._conn.execute(
-            f"""
+        {
+            "user": user_id,
+            "guild": guild_id,
+            "day": day_start,
+            "window": window_start,
+            "month": month_start.timestamp(),
+            "reserved": ReservationState.RESERVED.value,
+            "committed": ReservationState.COMMITTED.value,
+        },
+    ) as cursor:
+        credits = await cursor.fetchone()
+    # `+guild_id` keeps the planner on jobs_by_user: a member has far fewer jobs than a server.
+    async with conn.execute(
+        f"""
             SELECT COUNT(CASE WHEN state NOT IN ({_FINAL_STATES_PLACEHOLDERS}) THEN 1 END), MAX(created_at)
             FROM jobs WHERE user_id IS ? AND +guild_id IS ?
             """,
-            (*_FINAL_STATE_VALUES, user_id, guild_id),
-        ) as cursor:
-            jobs = await cursor.fetchone()
-        assert credits is not None and jobs is not None  # aggregates always yield one row
-        return Usage(
-            now=now,
-            member_credits_today=credits[0] or 0,
-            member_credits_30_days=credits[1] or 0,
-            member_30_days_oldest_at=credits[2],
-            server_credits_today=credits[3] or 0,
-            server_credits_this_month=credits[4] or 0,
-            member_active_jobs=jobs[0],
-            member_last_submit_at=jobs[1],
-        )
-
-    async def _rollback(self) -> None:
-        # Shielded so a cancellation arriving now cannot leave the transaction, and SQLite's write lock, open.
-        try:
-            await asyncio.shield(self._conn.execute("ROLLBACK"))
-        except sqlite3.OperationalError as error:
-            # BEGIN or COMMIT itself failed and left no transaction to roll back.
-            if "no transaction is active" not in str(error):
-                raise
+        (*_FINAL_STATE_VALUES, user_id, guild_id),
+    ) as cursor:
+        jobs = await cursor.fetchone()
+    assert credits is not None and jobs is not None  # aggregates always yield one row
+    return Usage(
+        now=now,
+        member_credits_today=credits[0] or 0,
+        member_credits_30_days=credits[1] or 0,
+        member_30_days_oldest_at=credits[2],
+        server_credits_today=credits[3] or 0,
+        server_credits_this_month=credits[4] or 0,
+        member_active_jobs=jobs[0],
+        member_last_submit_at=jobs[1],
+    )
 
 
 def limits_to_json(limits: MemberLimits) -> str:

@@ -112,6 +112,13 @@ class RecordingNotifier:
         self.ended(job.id).set_result(job)
         return f"message-{job.id}"
 
+    async def find_delivery(self, job: Job) -> str | None:
+        self.events.append(("find_delivery", job.id, job.state))
+        return f"message-{job.id}" if job.id in self.delivered else None
+
+    async def video_delivered(self, job: Job) -> None:
+        self.events.append(("video_delivered", job.id, job.state))
+
     async def job_ended(self, job: Job) -> None:
         self.events.append(("ended", job.id, job.state))
         self.ended(job.id).set_result(job)

@@ -20,8 +20,9 @@ from bot.domain.models import (
     sources_of,
 )
 from bot.domain.quota import LimitName, MemberLimits, Refusal, ServerRules, Usage
+from bot.jobs.ledger import settlement_for
 from bot.storage.database import open_database
-from bot.storage.jobs import JobStore, NewJob
+from bot.storage.jobs import JobStore, NewJob, _settle
 from bot.storage.quota import (
     QuotaRefusedError,
     QuotaStore,
@@ -242,22 +243,24 @@ async def test_every_final_state_settles_the_reservation_once(jobs, quota, clock
 
 
 @pytest.mark.parametrize(("first", "then"), [("delivered", "failed"), ("cancelled", "delivered")])
-async def test_the_database_settles_once_even_for_a_writer_that_skips_the_job_stores_guard(
-    jobs, quota, db_path, clock, first, then
+async def test_settlement_happens_once_even_for_a_replay_that_skips_the_state_guard(
+    jobs, quota, clock, first, then
 ):
-    # A repair by hand or another backend's bug: the triggers themselves only settle a reserved row.
+    # Settlement is the job layer's rule applied in the ending's transaction (no triggers): a replay that
+    # slipped past the state guard (another backend's bug, a repair by hand) still settles nothing twice.
     job = await admit(quota, credits=3)
-    conn = await open_database(db_path)
-    try:
-        for state, at in ((first, clock.now + 10), (then, clock.now + 20)):
-            await conn.execute("UPDATE jobs SET state = ?, updated_at = ? WHERE id = ?", (state, at, job.id))
-    finally:
-        await conn.close()
+    await jobs.transition(job.id, JobState.QUEUED, provider_job_id="req-1")
+    for state, at in ((JobState(first), clock.now + 10), (JobState(then), clock.now + 20)):
+        clock.now = at
+        settle = settlement_for(state)
+        assert settle is not None
+        async with jobs._db.transaction() as conn:
+            await _settle(conn, job.id, settle, at)
     reservation = await quota.reservation(job.id)
     expected = ReservationState.COMMITTED if first == "delivered" else ReservationState.RELEASED
     assert reservation is not None and (reservation.state, reservation.settled_at) == (
         expected,
-        clock.now + 10,
+        clock.now - 10,
     )
 
 
