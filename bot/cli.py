@@ -6,7 +6,8 @@
     seedance-bot models                        what each model accepts
 
 Exit codes: 0 the video was saved; 1 the job ended without a video; 2 bad input or configuration (nothing was
-submitted); 3 the submit's outcome is unknown (not resent); 130 interrupted (the job goes on; use `wait`).
+submitted); 3 the submit's outcome is unknown (not resent); 4 the video is ready but could not be saved here
+(it waits at the provider: `wait JOB_ID --out FILE`); 130 interrupted (the job goes on; use `wait`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import sys
 import time
@@ -27,11 +29,11 @@ from bot.domain.errors import DomainError
 from bot.domain.images import ImageLimits
 from bot.domain.models import Job, JobOrigin, JobState, Requester
 from bot.jobs.download import download_bytes
-from bot.jobs.errors import JobError
+from bot.jobs.errors import DeliveryError, JobError
 from bot.jobs.notifier import DownloadedVideo
 from bot.jobs.poller import JobPoller
 from bot.jobs.service import JobService
-from bot.runtime import Runtime, build_catalogue, open_runtime
+from bot.runtime import Runtime, build_catalogue, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings, load_settings
 from bot.storage.errors import StorageError
 
@@ -39,6 +41,7 @@ EXIT_SAVED = 0
 EXIT_JOB_ENDED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNKNOWN = 3
+EXIT_NOT_SAVED = 4
 EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("bot.cli")
@@ -109,11 +112,12 @@ class CliNotifier:
     out: Path | None
     stream: TextIO = sys.stderr
     started: float = field(default_factory=time.monotonic)
-    outcomes: dict[int, asyncio.Future[JobState]] = field(default_factory=dict)
+    #: Per awaited job: its final state, or None when its video is ready but could not be saved here.
+    outcomes: dict[int, asyncio.Future[JobState | None]] = field(default_factory=dict)
     saved_to: dict[int, Path] = field(default_factory=dict)
 
-    def expect(self, job_id: int) -> asyncio.Future[JobState]:
-        """A future that resolves with the job's final state once it is delivered or over."""
+    def expect(self, job_id: int) -> asyncio.Future[JobState | None]:
+        """A future that resolves with the job's final state once it is delivered or over (None: held)."""
         return self.outcomes.setdefault(job_id, asyncio.get_running_loop().create_future())
 
     def say(self, text: str) -> None:
@@ -125,11 +129,26 @@ class CliNotifier:
         """Print the new state, queue position or progress."""
         self.say(describe_progress(job))
 
+    async def find_delivery(self, job: Job) -> str | None:
+        """Nothing to adopt: saving the file again is harmless, so a resumed job simply saves it."""
+        return None
+
     async def deliver_video(self, job: Job, video: DownloadedVideo) -> str:
-        """Copy the finished video to its destination."""
+        """Copy the finished video to its destination; a local failure leaves the video at the provider."""
         destination = self.out or Path(f"seedance-{job.id}.mp4")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.copyfile, video.path, destination)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(shutil.copyfile, video.path, destination)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            self.say(
+                f"job #{job.id} is ready but could not be saved to {destination}: {reason}. It waits at the "
+                f"provider (usually for a day): run `seedance-bot wait {job.id} --out FILE` to save it."
+            )
+            self._resolve(job, None)
+            raise DeliveryError(
+                f"the file could not be written ({reason})", permanent=False, hold=True
+            ) from error
         self.saved_to[job.id] = destination
         self.say(f"job #{job.id} saved {destination} ({video.size_bytes / 1024:.0f} KiB)")
         if video.last_frame is not None:
@@ -139,12 +158,15 @@ class CliNotifier:
         self._resolve(job, JobState.DELIVERED)
         return str(destination)
 
+    async def video_delivered(self, job: Job) -> None:
+        """The saved line was printed already."""
+
     async def job_ended(self, job: Job) -> None:
         """Print why the job ended."""
         self.say(f"job #{job.id} {job.state.value}: {job.error_message or 'no reason given'}")
         self._resolve(job, job.state)
 
-    def _resolve(self, job: Job, state: JobState) -> None:
+    def _resolve(self, job: Job, state: JobState | None) -> None:
         future = self.outcomes.get(job.id)
         if future is not None and not future.done():
             future.set_result(state)
@@ -183,29 +205,25 @@ async def _read_image(args: argparse.Namespace, runtime: Runtime, limits: ImageL
     return None
 
 
-def _service(runtime: Runtime, poller: JobPoller) -> JobService:
-    return JobService(
-        runtime.store,
-        runtime.providers,
-        runtime.catalogue,
-        tracker=poller,
-        job_timeout_s=runtime.settings.job_timeout_s,
-    )
+def _engine(runtime: Runtime, notifier: CliNotifier, wanted: set[int]) -> tuple[JobService, JobPoller]:
+    # Only this run's jobs: the Discord bot, or another CLI run, may share the database.
+    return build_job_engine(runtime, notifier, job_filter=lambda job: job.id in wanted)
 
 
-def _poller(runtime: Runtime, notifier: CliNotifier, wanted: set[int] | None = None) -> JobPoller:
-    return JobPoller(
-        runtime.store,
-        runtime.providers,
-        runtime.catalogue,
-        notifier,
-        runtime.http,
-        poll_interval_s=runtime.settings.poll_interval_s,
-        max_concurrency=runtime.settings.max_concurrent_polls,
-        max_video_bytes=runtime.settings.max_video_bytes,
-        # Only this run's jobs: the Discord bot, or another CLI run, may share the database.
-        job_filter=(lambda job: job.id in wanted) if wanted is not None else None,
-    )
+def _check_writable(out: Path | None) -> None:
+    """Refuse before anything is paid for when the video could not be saved where asked."""
+    destination = out or Path("seedance-video.mp4")
+    if destination.is_dir():
+        raise CliError(
+            f"--out {destination} is a folder; give a file name, e.g. {destination / 'video.mp4'}."
+        )
+    folder = destination.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot save the video in {folder}: {error.strerror or error}.") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"cannot save the video in {folder}: permission denied.")
 
 
 async def _animate(args: argparse.Namespace, settings: Settings, current_job: list[int]) -> int:
@@ -224,8 +242,9 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
         expires_after_s=args.expires_after,
         return_last_frame=args.return_last_frame,
     )
-    # Options are checked before anything is opened or fetched: a typo costs nothing.
+    # Options and the destination are checked before anything is opened or fetched: a typo costs nothing.
     build_catalogue(settings).validate(args.model, options)
+    _check_writable(args.out)
     async with open_runtime(settings) as runtime:
         image = await _read_image(args, runtime, limits)
         last_frame = (
@@ -235,8 +254,7 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
         )
         notifier = CliNotifier(out=args.out)
         wanted: set[int] = set()
-        poller = _poller(runtime, notifier, wanted)
-        service = _service(runtime, poller)
+        service, poller = _engine(runtime, notifier, wanted)
         prepared = await service.prepare(args.model, options, image, last_frame)
         if prepared.first_frame is not None:
             info = prepared.first_frame.info
@@ -282,7 +300,9 @@ async def _finish(job: Job, notifier: CliNotifier, poller: JobPoller, wanted: se
     return _exit_code(await outcome, job.id, notifier)
 
 
-def _exit_code(final: JobState, job_id: int, notifier: CliNotifier) -> int:
+def _exit_code(final: JobState | None, job_id: int, notifier: CliNotifier) -> int:
+    if final is None:
+        return EXIT_NOT_SAVED
     if final is JobState.DELIVERED:
         print(notifier.saved_to[job_id])
         return EXIT_SAVED
@@ -302,10 +322,12 @@ async def _wait(args: argparse.Namespace, settings: Settings, current_job: list[
                 f"job #{job.id} is already {job.state.value}{where}: {job.error_message or ''}".rstrip(": ")
             )
             return EXIT_SAVED if job.state is JobState.DELIVERED else EXIT_JOB_ENDED
+        _check_writable(args.out)
         wanted = {job.id}
-        poller = _poller(runtime, notifier, wanted)
+        _, poller = _engine(runtime, notifier, wanted)
         outcome = notifier.expect(job.id)
-        await poller.start()
+        # The operator resumes this job by hand: take it even from a run that was killed a moment ago.
+        await poller.start(take_over=True)
         try:
             notifier.say(f"resumed {describe_progress(job)}")
             final = await outcome

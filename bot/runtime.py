@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import aiosqlite
 import httpx
 
 from bot.domain.catalogue import Catalogue, catalogue_for
 from bot.domain.errors import DomainError
-from bot.domain.models import ProviderName
+from bot.domain.models import Job, ProviderName
+from bot.jobs.notifier import Notifier
+from bot.jobs.poller import JobPoller
+from bot.jobs.ports import JobStore, QuotaStore, StateStore
+from bot.jobs.quota import QuotaService
+from bot.jobs.service import JobService
 from bot.providers.ark import ArkProvider
 from bot.providers.base import VideoProvider
 from bot.providers.novita import NovitaProvider
 from bot.providers.runcomfy import RunComfyProvider
 from bot.settings import ConfigurationError, Settings
-from bot.storage.database import open_database
-from bot.storage.jobs import JobStore
+from bot.storage import open_stores
 
 USER_AGENT = "seedance-bot/0.1"
 
@@ -29,8 +32,9 @@ class Runtime:
 
     settings: Settings
     http: httpx.AsyncClient
-    db: aiosqlite.Connection
     store: JobStore
+    quota_store: QuotaStore
+    state_store: StateStore
     catalogue: Catalogue
     providers: dict[ProviderName, VideoProvider]
 
@@ -92,6 +96,46 @@ def build_providers(settings: Settings, http: httpx.AsyncClient) -> dict[Provide
     return providers
 
 
+def build_job_engine(
+    runtime: Runtime,
+    notifier: Notifier,
+    *,
+    job_filter: Callable[[Job], bool] | None = None,
+    quota: QuotaService | None = None,
+    callback_url: str | None = None,
+) -> tuple[JobService, JobPoller]:
+    """The poller and the service every front end drives jobs with, sharing one lease owner.
+
+    The poller drives the jobs `job_filter` accepts (each front end its own) and tells `notifier`; the
+    service creates jobs leased to the same owner, so the process that starts a job also drives it.
+    """
+    settings = runtime.settings
+    poller = JobPoller(
+        runtime.store,
+        runtime.providers,
+        runtime.catalogue,
+        notifier,
+        runtime.http,
+        poll_interval_s=settings.poll_interval_s,
+        max_concurrency=settings.max_concurrent_polls,
+        max_video_bytes=settings.max_video_bytes,
+        job_filter=job_filter,
+        lease_s=settings.job_lease_s,
+    )
+    service = JobService(
+        runtime.store,
+        runtime.providers,
+        runtime.catalogue,
+        tracker=poller,
+        job_timeout_s=settings.job_timeout_s,
+        quota=quota,
+        callback_url=callback_url,
+        owner=poller.owner,
+        lease_s=poller.lease_s,
+    )
+    return service, poller
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Open the HTTP client, the database and the providers; close them all on the way out."""
@@ -99,13 +143,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         http = build_http_client(settings)
         stack.push_async_callback(http.aclose)
         providers = build_providers(settings, http)
-        db = await open_database(settings.database_path)
-        stack.push_async_callback(db.close)
+        stores = await open_stores(settings.database_path)
+        stack.push_async_callback(stores.close)
         yield Runtime(
             settings=settings,
             http=http,
-            db=db,
-            store=JobStore(db),
+            store=stores.jobs,
+            quota_store=stores.quota,
+            state_store=stores.state,
             catalogue=build_catalogue(settings),
             providers=providers,
         )

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=3.0, gt=0, le=600)
     job_timeout_s: float = Field(default=6 * 3600, gt=0)
     max_concurrent_polls: int = Field(default=8, ge=1, le=256)
+    #: How long a process's claim on a job lasts without renewal (renewed every third of it). After a crash,
+    #: another process (or the restarted one) takes the crashed process's jobs over once this has passed.
+    job_lease_s: float = Field(default=30.0, ge=1, le=3600)
     max_video_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     http_timeout_s: float = Field(default=30.0, gt=0, le=600)
     log_level: LogLevel = "INFO"

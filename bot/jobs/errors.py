@@ -40,11 +40,20 @@ class VideoDownloadError(JobError):
 
 
 class DeliveryError(JobError):
-    """The notifier could not hand the video over; `permanent` when retrying cannot help."""
+    """The notifier could not hand the video over (or announce an ending).
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    `permanent` when retrying cannot help (the job fails); `hold` when this process cannot finish it but the
+    video is safe at the provider (a local file that cannot be written): the job is left for a later run.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, hold: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.hold = hold
+
+
+class PublishError(JobError):
+    """The front end could not show the request (Discord down, no permission); nothing was charged."""
 
 
 class FetchError(JobError):

@@ -1,9 +1,18 @@
-"""JobPoller: one background task that drives every active job to an end.
+"""JobPoller: one background task that drives every job of its process to an end, and announces the end.
 
 Jobs wait in a heap ordered by due time, so a tick touches only the jobs that are due: thousands of jobs in
 flight cost what the due ones cost. At most `max_concurrency` jobs are worked on at once, and calls for one
 job never overlap. Every state change goes through the store's guarded transitions, so the poller can be
-stopped at any point and a new process resumes from the rows.
+killed at any point and a new process resumes from the rows:
+
+- ownership: the poller drives only jobs whose lease it holds (`bot.jobs.ports`), renews all its leases in
+  one statement every few seconds, and names itself in every transition, so two processes sharing a
+  database never both drive one job; a dead process's leases expire and another process takes the jobs;
+- delivery: DELIVERING is recorded before a video is posted; a job found there first asks the notifier for
+  its own earlier post and adopts it, so a kill between the upload and the next write never posts twice;
+  DELIVERED is recorded as soon as the post returns, and cosmetic edits come after;
+- announcements: a job that ended without a video stays "unannounced" until its requester has been told, so
+  a kill between the ending and the message only delays the message (an outbox).
 """
 
 from __future__ import annotations
@@ -12,6 +21,9 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -27,22 +39,28 @@ from bot.jobs.download import download_bytes, download_video
 from bot.jobs.errors import DeliveryError, FetchError, VideoDownloadError
 from bot.jobs.explain import describe_failure
 from bot.jobs.notifier import Notifier
+from bot.jobs.ports import JobStore
 from bot.jobs.schedule import failure_delay, next_poll_delay
 from bot.providers.base import ProviderState, ProviderStatus, VideoProvider
 from bot.providers.errors import ProviderError, ProviderNotFoundError
-from bot.storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
-#: A PENDING job older than this was being submitted by a process that died: the submit may have
-#: reached the provider, so the job becomes UNKNOWN (never resubmitted).
-PENDING_GRACE_S = 120.0
+#: How long a lease lasts without renewal; a process renews its leases every third of it.
+DEFAULT_LEASE_S = 30.0
 #: Give up delivering a finished video after this many failed attempts in a row.
 MAX_DELIVERY_ATTEMPTS = 12
 #: A returned last-frame image is a still of the video: far smaller than this unless something is wrong.
 LAST_FRAME_MAX_BYTES = 30_000_000
 #: How long stop() lets jobs that are mid-step finish before cancelling them.
 STOP_GRACE_S = 10.0
+#: Give up telling a requester how their job ended after this many failed attempts in a row.
+MAX_ANNOUNCE_ATTEMPTS = 12
+
+
+def new_owner_id() -> str:
+    """A lease owner name unique to this process: host, process id and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class JobPoller:
@@ -61,9 +79,13 @@ class JobPoller:
         max_video_bytes: int = 512 * 1024 * 1024,
         job_filter: Callable[[Job], bool] | None = None,
         download_dir: Path | None = None,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._owner = owner or new_owner_id()
+        self._lease_s = lease_s
         self._providers = providers
         self._catalogue = catalogue
         self._notifier = notifier
@@ -81,29 +103,55 @@ class JobPoller:
         ] = {}  # job id -> its current due time; heap entries that disagree are stale
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._look_again: dict[int, float] = {}  # job id -> due time asked for while its step was running
+        self._announce_failures: dict[int, int] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._renew_task: asyncio.Task[None] | None = None
         self._stopping = False
+
+    @property
+    def owner(self) -> str:
+        """The name this poller's leases carry."""
+        return self._owner
+
+    @property
+    def lease_s(self) -> float:
+        """How long a lease lasts without renewal."""
+        return self._lease_s
+
+    def lease_until(self) -> float:
+        """When a lease taken or renewed now expires."""
+        return self._clock() + self._lease_s
 
     @property
     def tracked(self) -> int:
         """How many jobs are scheduled or being worked on."""
         return len(self._due) + len(self._in_flight)
 
-    async def start(self) -> int:
-        """Resume every active job in the store that this poller drives; return how many."""
+    async def start(self, *, take_over: bool = False) -> int:
+        """Resume every open job in the store that this poller drives and can lease; return how many.
+
+        A job another live process holds is looked at again when its lease would expire; with `take_over`
+        (an operator resuming a job by hand) it is taken at once.
+        """
         if self._loop_task is not None:
             raise RuntimeError("the poller is already running")
-        resumed = 0
         now = self._clock()
-        for job in await self._store.active_jobs():
-            if self._job_filter(job):
-                self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
-                resumed += 1
+        wanted = [job for job in await self._store.open_jobs() if self._job_filter(job)]
+        claimed = await self._store.claim(
+            [job.id for job in wanted], self._owner, until=self.lease_until(), take_over=take_over
+        )
+        for job in claimed:
+            self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
+        taken = {job.id for job in claimed}
+        for job in wanted:
+            if job.id not in taken:
+                self._schedule(job.id, job.lease_expires_at or now + self._lease_s)
         self._loop_task = asyncio.create_task(self._run(), name="job-poller")
-        if resumed:
-            log.info("poller resumed %d active job(s)", resumed)
-        return resumed
+        self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
+        if claimed:
+            log.info("poller resumed %d open job(s)", len(claimed))
+        return len(claimed)
 
     def track(self, job: Job) -> None:
         """Start driving a job that was just submitted."""
@@ -115,7 +163,7 @@ class JobPoller:
         self._schedule(job_id, self._clock())
 
     async def stop(self) -> None:
-        """Stop polling; let jobs that are mid-step finish (bounded), so nothing is left half-done."""
+        """Stop polling; let jobs that are mid-step finish (bounded), then hand every lease back."""
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
@@ -128,6 +176,22 @@ class JobPoller:
             for task in still_running:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._renew_task is not None:
+            self._renew_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renew_task
+            self._renew_task = None
+        # Another process (or the next start of this one) may take the jobs over at once.
+        await self._store.release_leases(self._owner)
+
+    async def _renew_leases(self) -> None:
+        # One statement renews every lease this process holds, however many jobs that is.
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self._store.renew_leases(self._owner, until=self.lease_until())
+            except Exception:  # a failed renewal is retried; leases outlive two missed ones
+                log.exception("could not renew this process's job leases; trying again")
 
     def _schedule(self, job_id: int, due: float) -> None:
         if job_id in self._in_flight:
@@ -162,8 +226,10 @@ class JobPoller:
     async def _drive(self, job_id: int) -> None:
         next_due: float | None = None
         try:
-            job = await self._store.get(job_id)
-            if job is not None and not job.state.is_final and self._job_filter(job):
+            job = await self._lease(job_id)
+            if isinstance(job, float):
+                next_due = job  # another process holds it: look again when its lease would expire
+            elif job is not None and self._job_filter(job):
                 next_due = await self._advance(job)
         except asyncio.CancelledError:
             raise
@@ -181,6 +247,19 @@ class JobPoller:
         if next_due is not None and not self._stopping:
             self._schedule(job_id, next_due)
 
+    async def _lease(self, job_id: int) -> Job | float | None:
+        """The job if this process holds (or could take) its lease; else when to try again; None if done."""
+        job = await self._store.get(job_id)
+        if job is None or job.announced_at is not None:
+            return None
+        now = self._clock()
+        if job.lease_owner == self._owner and (job.lease_expires_at or 0) > now:
+            return job
+        claimed = await self._store.claim([job_id], self._owner, until=self.lease_until())
+        if claimed:
+            return claimed[0]
+        return max(now + 1.0, job.lease_expires_at or now + self._lease_s)
+
     async def _advance(self, job: Job) -> float | None:
         """Take one step with `job`; return when to look at it next, or None when it is over."""
         match job.state:
@@ -188,7 +267,7 @@ class JobPoller:
                 return await self._resolve_pending(job)
             case JobState.QUEUED | JobState.RUNNING:
                 return await self._poll(job)
-            case JobState.SUCCEEDED:
+            case JobState.SUCCEEDED | JobState.DELIVERING:
                 return await self._deliver(job)
             case (
                 JobState.DELIVERED
@@ -198,33 +277,31 @@ class JobPoller:
                 | JobState.TIMED_OUT
                 | JobState.UNKNOWN
             ):
-                return None
+                return await self._announce(job)
             case _:
                 assert_never(job.state)
 
     async def _resolve_pending(self, job: Job) -> float | None:
-        now = self._clock()
-        if now - job.created_at < PENDING_GRACE_S:
-            return job.created_at + PENDING_GRACE_S  # its submit may still be in flight in another task
-        ended = await self._store.transition(
-            job.id,
-            JobState.UNKNOWN,
-            expected=(JobState.PENDING,),
-            error_code="submit_unknown",
-            error_message=(
+        # This poller holds the lease of a PENDING job only when the process that created it is gone (it
+        # held the lease while it submitted): the request was interrupted half-way.
+        if job.submit_started_at is None:
+            code, to = "interrupted", JobState.FAILED
+            message = (
+                "The bot restarted before it sent this request to the video service. Nothing was sent "
+                "and nothing was charged: please ask again."
+            )
+        else:
+            code, to = "submit_unknown", JobState.UNKNOWN
+            message = (
                 "The bot stopped while sending this job, so it cannot tell whether the video service "
                 "accepted it. It was not sent again, so you are not charged twice."
-            ),
-        )
-        if ended is not None:
-            await self._notifier.job_ended(ended)
-        return None
+            )
+        return await self._end(job, to, code, message)
 
     async def _poll(self, job: Job) -> float | None:
         now = self._clock()
         if now >= job.deadline_at:
-            await self._time_out(job)
-            return None
+            return await self._time_out(job)
         provider = self._providers.get(job.provider)
         if provider is None or job.provider_job_id is None:
             log.error(
@@ -234,25 +311,23 @@ class JobPoller:
         try:
             spec = self._catalogue.spec_for(job.provider, job.model)
         except DomainError:
-            await self._end(
+            return await self._end(
                 job, JobState.FAILED, "unknown_model", f"The model {job.model} is no longer offered."
             )
-            return None
         try:
             status = await provider.status(job.provider_job_id, spec)
         except ProviderNotFoundError:
-            await self._end(
+            return await self._end(
                 job,
                 JobState.FAILED,
                 "provider_lost_job",
                 "The video service no longer knows this job (it may have expired there).",
             )
-            return None
         except ProviderError as error:
             failures = job.poll_failures + 1
             due = now + failure_delay(self._poll_interval_s, failures, error.retry_after_s)
             log.warning("job %s: status check failed (%d in a row): %s", job.id, failures, error)
-            await self._store.annotate(job.id, poll_failures=failures, next_poll_at=due)
+            await self._store.annotate(job.id, owner=self._owner, poll_failures=failures, next_poll_at=due)
             return due
         return await self._apply_status(job, status, now)
 
@@ -267,6 +342,7 @@ class JobPoller:
                     job.id,
                     target,
                     expected=(job.state,),
+                    owner=self._owner,
                     queue_position=status.queue_position,
                     poll_failures=0,
                     next_poll_at=due,
@@ -276,6 +352,7 @@ class JobPoller:
                     job.id,
                     JobState.RUNNING,
                     expected=(JobState.QUEUED, JobState.RUNNING),
+                    owner=self._owner,
                     queue_position=None,
                     progress_percent=status.progress_percent,
                     poll_failures=0,
@@ -286,6 +363,7 @@ class JobPoller:
                     job.id,
                     JobState.SUCCEEDED,
                     expected=(JobState.QUEUED, JobState.RUNNING),
+                    owner=self._owner,
                     queue_position=None,
                     progress_percent=100.0,
                     video_url=status.video_url,
@@ -297,10 +375,11 @@ class JobPoller:
                 )
                 if succeeded is None:
                     return None
+                log.info("job %s: finished at the provider", job.id)
                 await self._notifier.job_progressed(succeeded)
                 return await self._deliver(succeeded)
             case ProviderState.FAILED:
-                await self._end(
+                return await self._end(
                     job,
                     JobState.FAILED,
                     status.error_code or "provider_failed",
@@ -308,24 +387,22 @@ class JobPoller:
                     cost_usd=status.cost_usd,
                     usage_tokens=status.usage_tokens,
                 )
-                return None
             case ProviderState.CANCELLED:
-                await self._end(
+                return await self._end(
                     job, JobState.CANCELLED, "cancelled", "The job was cancelled at the video service."
                 )
-                return None
             case ProviderState.EXPIRED:
-                await self._end(
+                return await self._end(
                     job,
                     JobState.EXPIRED,
                     "expired",
                     "The video service dropped the job because it waited too long in its queue.",
                 )
-                return None
             case _:
                 assert_never(status.state)
         if updated is None:
-            return None  # someone else (a cancel) moved the job; it is over or rescheduled by them
+            # Someone else moved the job (a cancel): look once more, to announce it if it ended.
+            return now
         if (updated.state, updated.queue_position, updated.progress_percent) != (
             job.state,
             job.queue_position,
@@ -334,7 +411,7 @@ class JobPoller:
             await self._notifier.job_progressed(updated)
         return due
 
-    async def _time_out(self, job: Job) -> None:
+    async def _time_out(self, job: Job) -> float | None:
         provider = self._providers.get(job.provider)
         if provider is not None and job.provider_job_id is not None:
             try:
@@ -343,7 +420,7 @@ class JobPoller:
             except (ProviderError, DomainError) as error:
                 log.info("job %s: cancel after timeout failed: %s", job.id, error)
         limit_min = (job.deadline_at - job.created_at) / 60
-        await self._end(
+        return await self._end(
             job,
             JobState.TIMED_OUT,
             "timed_out",
@@ -352,39 +429,71 @@ class JobPoller:
         )
 
     async def _deliver(self, job: Job) -> float | None:
+        """Post the finished video exactly once: DELIVERING is written before the post, and a job found in
+        DELIVERING (after a crash, or a post whose outcome is unknown) adopts its earlier post if it has one.
+        """
+        now = self._clock()
+        if job.state is JobState.DELIVERING:
+            try:
+                earlier = await self._notifier.find_delivery(job)
+            except DeliveryError as error:
+                return await self._delivery_setback(job, "delivery_failed", error, now)
+            if earlier is not None:
+                log.info("job %s: found its video already posted (%s); adopting it", job.id, earlier)
+                return await self._record_delivery(job, earlier, job.video_bytes)
         if job.video_url is None:
-            await self._end(
+            return await self._end(
                 job, JobState.FAILED, "no_output", "The video service finished but gave no video."
             )
-            return None
-        now = self._clock()
         try:
             video = await download_video(
                 self._http, job.video_url, max_bytes=self._max_video_bytes, directory=self._download_dir
             )
         except VideoDownloadError as error:
-            return await self._delivery_setback(job, "download_failed", error.message, error.permanent, now)
-        if job.last_frame_url is not None:
-            video = replace(video, last_frame=await self._last_frame(job, job.last_frame_url))
+            setback = DeliveryError(error.message, permanent=error.permanent)
+            return await self._delivery_setback(job, "download_failed", setback, now)
         try:
+            if job.last_frame_url is not None:
+                video = replace(video, last_frame=await self._last_frame(job, job.last_frame_url))
+            if job.state is JobState.SUCCEEDED:
+                delivering = await self._store.transition(
+                    job.id,
+                    JobState.DELIVERING,
+                    expected=(JobState.SUCCEEDED,),
+                    owner=self._owner,
+                    video_bytes=video.size_bytes,
+                )
+                if delivering is None:
+                    return self._clock()  # moved or taken over meanwhile: look again
+                job = delivering
             try:
                 reference = await self._notifier.deliver_video(job, video)
             except DeliveryError as error:
-                return await self._delivery_setback(
-                    job, "delivery_failed", error.message, error.permanent, now
-                )
-            delivered = await self._store.transition(
-                job.id,
-                JobState.DELIVERED,
-                expected=(JobState.SUCCEEDED,),
-                delivery_ref=reference,
-                video_bytes=video.size_bytes,
-            )
-            if delivered is None:
-                log.error("job %s: delivered, but the row was no longer SUCCEEDED", job.id)
+                return await self._delivery_setback(job, "delivery_failed", error, now)
         finally:
             with contextlib.suppress(OSError):
                 video.path.unlink()
+        return await self._record_delivery(job, reference, video.size_bytes)
+
+    async def _record_delivery(self, job: Job, reference: str, size_bytes: int | None) -> float | None:
+        # Written the moment the post is known: a kill after this line cannot post the video again.
+        delivered = await self._store.transition(
+            job.id,
+            JobState.DELIVERED,
+            expected=(JobState.DELIVERING,),
+            owner=self._owner,
+            delivery_ref=reference,
+            video_bytes=size_bytes,
+        )
+        if delivered is None:
+            log.error("job %s: delivered, but the row was no longer DELIVERING and ours", job.id)
+            return None
+        log.info("job %s: delivered (%s)", job.id, reference)
+        # Cosmetics (the status card) come after the record and are safe to repeat or to lose.
+        try:
+            await self._notifier.video_delivered(delivered)
+        except Exception:  # the video is posted and recorded; a failed courtesy edit changes nothing
+            log.exception("job %s: could not show the delivery on its status card", job.id)
         return None
 
     async def _last_frame(self, job: Job, url: str) -> bytes | None:
@@ -395,16 +504,19 @@ class JobPoller:
             log.warning("job %s: the last frame could not be fetched: %s", job.id, error.message)
             return None
 
-    async def _delivery_setback(
-        self, job: Job, code: str, message: str, permanent: bool, now: float
-    ) -> float | None:
-        failures = job.poll_failures + 1
-        if permanent or failures >= MAX_DELIVERY_ATTEMPTS:
-            await self._end(job, JobState.FAILED, code, f"The video was made, but {message}.")
+    async def _delivery_setback(self, job: Job, code: str, error: DeliveryError, now: float) -> float | None:
+        if error.hold:
+            # Nothing more can be done here (a local file cannot be written): the video stays at the
+            # provider and the job stays as it is, for another run (`seedance-bot wait`) to finish.
+            log.warning("job %s: delivery on hold: %s", job.id, error.message)
+            await self._store.release_leases(self._owner, [job.id])
             return None
+        failures = job.poll_failures + 1
+        if error.permanent or failures >= MAX_DELIVERY_ATTEMPTS:
+            return await self._end(job, JobState.FAILED, code, f"The video was made, but {error.message}.")
         due = now + failure_delay(self._poll_interval_s, failures, None)
-        log.warning("job %s: delivery attempt %d failed: %s", job.id, failures, message)
-        await self._store.annotate(job.id, poll_failures=failures, next_poll_at=due)
+        log.warning("job %s: delivery attempt %d failed: %s", job.id, failures, error.message)
+        await self._store.annotate(job.id, owner=self._owner, poll_failures=failures, next_poll_at=due)
         return due
 
     async def _end(
@@ -416,13 +528,33 @@ class JobPoller:
         *,
         cost_usd: float | None = None,
         usage_tokens: int | None = None,
-    ) -> None:
+    ) -> float | None:
+        """End the job (its credits are settled in the same write), then tell its requester."""
         fields: dict[str, object] = {"error_code": code, "error_message": message}
         if cost_usd is not None:
             fields["cost_usd"] = cost_usd
         if usage_tokens is not None:
             fields["usage_tokens"] = usage_tokens
-        ended = await self._store.transition(job.id, to, expected=(job.state,), **fields)
-        if ended is not None:
-            log.info("job %s: %s (%s)", job.id, to.value, code)
-            await self._notifier.job_ended(ended)
+        ended = await self._store.transition(job.id, to, expected=(job.state,), owner=self._owner, **fields)
+        if ended is None:
+            return self._clock()  # moved meanwhile (a cancel): look again, to announce whatever it became
+        log.info("job %s: %s (%s)", job.id, to.value, code)
+        return await self._announce(ended)
+
+    async def _announce(self, job: Job) -> float | None:
+        """Tell the requester how a final job ended, once; retried later while the front end cannot."""
+        if job.announced_at is not None:
+            return None
+        if job.state is not JobState.DELIVERED:
+            try:
+                await self._notifier.job_ended(job)
+            except DeliveryError as error:
+                failures = self._announce_failures.get(job.id, 0) + 1
+                self._announce_failures[job.id] = failures
+                if not error.permanent and failures < MAX_ANNOUNCE_ATTEMPTS:
+                    log.warning("job %s: could not announce its end (%d): %s", job.id, failures, error)
+                    return self._clock() + failure_delay(self._poll_interval_s, failures, None)
+                log.error("job %s: giving up announcing its end: %s", job.id, error)  # noqa: TRY400
+        self._announce_failures.pop(job.id, None)
+        await self._store.mark_announced(job.id, owner=self._owner)
+        return None

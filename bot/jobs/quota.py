@@ -25,8 +25,7 @@ from bot.domain.quota import (
     effective_limits,
 )
 from bot.jobs.errors import JobError
-from bot.storage.jobs import NewJob
-from bot.storage.quota import QuotaRefusedError, QuotaStore
+from bot.jobs.ports import NewJob, QuotaRefusedError, QuotaStore
 
 
 class QuotaExceededError(JobError):

@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.aio import gather_in_order
 from bot.domain.catalogue import DEFAULT_EXPIRES_AFTER_S, Catalogue, ModelSpec, RequestedOptions
 from bot.domain.images import ImageLimits, PreparedImage, prepare_image_async
-from bot.domain.media import MediaClip, MediaKind, probe_media_async
+from bot.domain.media import MediaClip, MediaKind, limits_for, probe_media_async
 from bot.domain.models import (
+    FIRST_FRAME,
+    LAST_FRAME,
     FrameImage,
     Job,
     JobState,
+    MediaRole,
+    MediaSlot,
     ProviderName,
     Requester,
     ServiceTier,
     VideoRequest,
 )
 from bot.jobs.errors import (
+    FetchError,
     ImageNotPublishedError,
+    JobError,
     JobNotCancellableError,
     JobNotFoundError,
     MissingFrameError,
     ProviderNotConfiguredError,
 )
 from bot.jobs.explain import explain_submit_error
+from bot.jobs.ports import JobStore, NewJob
 from bot.jobs.quota import Member, QuotaService
+from bot.presentation import human_size
 from bot.providers.base import CancelOutcome, References, Submission, VideoProvider
 from bot.providers.errors import ProviderError
-from bot.storage.jobs import JobStore, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,20 @@ FLEX_GRACE_S = 15 * 60
 class MediaUpload:
     """One validated file a front end must publish at a public URL before submitting (URL-only providers)."""
 
-    label: str  # "first_frame", "last_frame", "image1" … "image9", "video1" …, "audio1" …
-    data: bytes
+    slot: MediaSlot
+    data: bytes = field(repr=False)
     mime_type: str
     extension: str
+
+    @property
+    def label(self) -> str:
+        """The slot's key ("first_frame", "image2"): what `published` URLs are keyed by."""
+        return self.slot.key
+
+    @property
+    def filename(self) -> str:
+        """The name the file is re-posted under: "first-frame.png", "video1.mp4"."""
+        return f"{self.slot.file_stem}.{self.extension}"
 
 
 @dataclass(frozen=True)
@@ -65,13 +83,17 @@ class PreparedRequest:
     def uploads(self) -> list[MediaUpload]:
         """Every file of the request, labelled, in the order a front end should publish them."""
         items: list[MediaUpload] = []
-        for label, image in (("first_frame", self.first_frame), ("last_frame", self.last_frame)):
+        for slot, image in ((FIRST_FRAME, self.first_frame), (LAST_FRAME, self.last_frame)):
             if image is not None:
-                items.append(_image_upload(label, image))
-        items.extend(_image_upload(f"image{n}", image) for n, image in enumerate(self.reference_images, 1))
-        for kind, clips in (("video", self.reference_videos), ("audio", self.reference_audios)):
+                items.append(_image_upload(slot, image))
+        items.extend(
+            _image_upload(MediaSlot(MediaRole.IMAGE, n), image)
+            for n, image in enumerate(self.reference_images, 1)
+        )
+        clips_by_role = ((MediaRole.VIDEO, self.reference_videos), (MediaRole.AUDIO, self.reference_audios))
+        for role, clips in clips_by_role:
             items.extend(
-                MediaUpload(f"{kind}{n}", clip.data, clip.info.mime_type, clip.info.format)
+                MediaUpload(MediaSlot(role, n), clip.data, clip.info.mime_type, clip.info.format)
                 for n, clip in enumerate(clips, 1)
             )
         return items
@@ -86,11 +108,67 @@ class DeliveryTarget:
     upload_limit_bytes: int | None = None
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """A file the member gave, not yet fetched: the front end knows where it is and how to fetch it."""
+
+    slot: MediaSlot
+    size_bytes: int
+    #: Fetches the bytes, refusing more than the given number (raises FetchError, or a JobError).
+    fetch: Callable[[int], Awaitable[bytes]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class VideoOrder:
+    """Everything a front end learned from the member: what to make, from which files, for whom."""
+
+    model: str | None
+    options: RequestedOptions
+    inputs: tuple[InputFile, ...]
+    requester: Requester
+    member: Member | None = None
+    upload_limit_bytes: int | None = None
+    #: The front end's handle to answer the member privately later (see NewJob.reply_handle).
+    reply_handle: str | None = None
+
+
+@dataclass(frozen=True)
+class PostedRequest:
+    """What the front end published for a job: its status message and the files' public URLs by slot."""
+
+    status_message_id: int | None
+    urls: Mapping[str, str]  # MediaSlot.key -> URL
+
+
+class RequestPublisher(Protocol):
+    """The front end's part of starting a job (Discord posts a status card; the CLI publishes nothing)."""
+
+    def check_uploads(self, uploads: Sequence[MediaUpload]) -> None:
+        """Refuse, before anything is stored, files that cannot be published here (PublishError)."""
+        ...
+
+    async def post_request(self, job: Job, prepared: PreparedRequest) -> PostedRequest:
+        """Show the stored request with its files re-posted (providers fetch them from there).
+
+        Called once the job row exists, so a crash at any point leaves a job a restart can finish or undo.
+        Raise PublishError when it cannot be shown; nothing has been sent to the provider then.
+        """
+        ...
+
+    async def open_thread(self, job: Job) -> int | None:
+        """Open the place the video will go (a thread under the status card); None to use the channel."""
+        ...
+
+
 class JobTracker(Protocol):
-    """What JobService needs from the poller: to be told about a newly queued job."""
+    """What JobService needs from the poller: to be told about a newly queued job, or a changed one."""
 
     def track(self, job: Job) -> None:
         """Start driving `job`."""
+        ...
+
+    def poll_now(self, job_id: int) -> None:
+        """Look at a job at once (it changed: a cancel, a failed submit to announce)."""
         ...
 
 
@@ -108,9 +186,14 @@ class JobService:
         image_limits: ImageLimits | None = None,
         quota: QuotaService | None = None,
         callback_url: str | None = None,
+        owner: str | None = None,
+        lease_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`owner` names the process (the poller's lease owner): jobs it creates are leased to it."""
         self._store = store
+        self._owner = owner
+        self._lease_s = lease_s
         self._providers = providers
         self._catalogue = catalogue
         self._callback_url = callback_url
@@ -195,6 +278,55 @@ class JobService:
             reference_audios=audios,
         )
 
+    async def start(self, order: VideoOrder, publisher: RequestPublisher) -> Job:
+        """Run the whole flow of one request: the one entry point every front end uses to start a job.
+
+        Cheap checks first (options, quota), then fetching and judging the files, then — only once the job
+        row exists with its credits reserved — the front end shows the request, the paid submit goes out
+        once, and the front end opens the place the video will go. Returns the job (QUEUED, or FAILED /
+        UNKNOWN when the provider refused or did not answer: an outcome, announced like any ending). Raises
+        a JobError or DomainError naming what is wrong when the request cannot start; nothing is charged
+        then.
+        """
+        request = self.check_options(order.model, order.options)
+        if order.member is not None:
+            await self.check_quota(request, order.member)
+        data = await _fetch_all(order.inputs, self._fetch_limits())
+        prepared = await self.prepare(
+            order.model,
+            order.options,
+            data.get(FIRST_FRAME.key),
+            data.get(LAST_FRAME.key),
+            reference_images=_numbered(data, MediaRole.IMAGE),
+            reference_videos=_numbered(data, MediaRole.VIDEO),
+            reference_audios=_numbered(data, MediaRole.AUDIO),
+        )
+        uploads = prepared.uploads()
+        publisher.check_uploads(uploads)
+        job = await self._create(
+            prepared,
+            order.requester,
+            DeliveryTarget(upload_limit_bytes=order.upload_limit_bytes),
+            order.member,
+            order.reply_handle,
+        )
+        try:
+            posted = await publisher.post_request(job, prepared)
+        except BaseException as error:
+            # Nothing was sent: end the job (its credits are released) and let the error answer the member.
+            await self._abandon(job, error)
+            raise
+        if posted.status_message_id is not None:
+            job = await self._store.annotate(job.id, status_message_id=posted.status_message_id) or job
+        job = await self._send(job, prepared, posted.urls)
+        if job.state.is_final:
+            return job
+        thread_id = await publisher.open_thread(job)
+        if thread_id is not None:
+            job = await self._store.annotate(job.id, thread_id=thread_id) or job
+        self._tracker.track(job)
+        return job
+
     async def submit(
         self,
         prepared: PreparedRequest,
@@ -218,45 +350,66 @@ class JobService:
         """
         urls = dict(published or {})
         if first_frame_url:
-            urls["first_frame"] = first_frame_url
+            urls[FIRST_FRAME.key] = first_frame_url
         if last_frame_url:
-            urls["last_frame"] = last_frame_url
+            urls[LAST_FRAME.key] = last_frame_url
+        self._submission(prepared, urls)  # refuses a file without the URL its provider needs, storing nothing
+        job = await self._create(prepared, requester, delivery or DeliveryTarget(), member, None)
+        job = await self._send(job, prepared, urls)
+        if not job.state.is_final:
+            self._tracker.track(job)
+        return job
+
+    async def _create(
+        self,
+        prepared: PreparedRequest,
+        requester: Requester,
+        delivery: DeliveryTarget,
+        member: Member | None,
+        reply_handle: str | None,
+    ) -> Job:
+        """The job row, PENDING, leased to this process; with a quota, admitted and its credits reserved."""
         provider = self.provider_for(prepared.spec)
-        first = _frame(prepared.first_frame, urls.get("first_frame"))
-        last = _frame(prepared.last_frame, urls.get("last_frame"))
-        references = References(
-            images=tuple(
-                _frame_of(image, urls.get(f"image{n}"))
-                for n, image in enumerate(prepared.reference_images, 1)
-            ),
-            videos=tuple(
-                replace(clip, url=urls.get(f"video{n}"))
-                for n, clip in enumerate(prepared.reference_videos, 1)
-            ),
-            audios=tuple(
-                replace(clip, url=urls.get(f"audio{n}"))
-                for n, clip in enumerate(prepared.reference_audios, 1)
-            ),
-        )
-        _require_urls(provider, first, last, references)
         now = self._clock()
         new = NewJob(
             provider=provider.name,
             request=prepared.request,
             requester=requester,
             deadline_at=now + self._time_allowed(prepared.request),
-            first_frame=first.info if first else None,
-            last_frame=last.info if last else None,
-            status_message_id=delivery.status_message_id if delivery else None,
-            thread_id=delivery.thread_id if delivery else None,
-            upload_limit_bytes=delivery.upload_limit_bytes if delivery else None,
+            first_frame=prepared.first_frame.info if prepared.first_frame else None,
+            last_frame=prepared.last_frame.info if prepared.last_frame else None,
+            status_message_id=delivery.status_message_id,
+            thread_id=delivery.thread_id,
+            upload_limit_bytes=delivery.upload_limit_bytes,
+            lease_owner=self._owner,
+            lease_expires_at=now + self._lease_s if self._owner else None,
+            reply_handle=reply_handle,
         )
         if self._quota is not None and member is not None:
             # Raises QuotaExceededError: then nothing is stored and nothing is sent.
-            job = await self._quota.admit(new, member, prepared.spec)
-        else:
-            job = await self._store.create(new)
-        submission = Submission(
+            return await self._quota.admit(new, member, prepared.spec)
+        return await self._store.create(new)
+
+    def _submission(self, prepared: PreparedRequest, urls: Mapping[str, str]) -> Submission:
+        provider = self.provider_for(prepared.spec)
+        first = _frame(prepared.first_frame, urls.get(FIRST_FRAME.key))
+        last = _frame(prepared.last_frame, urls.get(LAST_FRAME.key))
+        references = References(
+            images=tuple(
+                _frame_of(image, urls.get(MediaSlot(MediaRole.IMAGE, n).key))
+                for n, image in enumerate(prepared.reference_images, 1)
+            ),
+            videos=tuple(
+                replace(clip, url=urls.get(MediaSlot(MediaRole.VIDEO, n).key))
+                for n, clip in enumerate(prepared.reference_videos, 1)
+            ),
+            audios=tuple(
+                replace(clip, url=urls.get(MediaSlot(MediaRole.AUDIO, n).key))
+                for n, clip in enumerate(prepared.reference_audios, 1)
+            ),
+        )
+        _require_urls(provider, first, last, references)
+        return Submission(
             spec=prepared.spec,
             request=prepared.request,
             first_frame=first,
@@ -264,6 +417,17 @@ class JobService:
             references=references,
             callback_url=self._callback_url,
         )
+
+    async def _send(self, job: Job, prepared: PreparedRequest, urls: Mapping[str, str]) -> Job:
+        """The one paid submit of a stored PENDING job; the job comes back QUEUED, FAILED or UNKNOWN."""
+        try:
+            submission = self._submission(prepared, urls)
+        except JobError as error:
+            await self._abandon(job, error)
+            raise
+        provider = self.provider_for(prepared.spec)
+        # Recorded before sending: from here on a crash leaves the job UNKNOWN, never resent.
+        job = await self._store.annotate(job.id, submit_started_at=self._clock()) or job
         try:
             receipt = await provider.submit(submission)
         except ProviderError as error:
@@ -273,6 +437,7 @@ class JobService:
             ended = await self._store.transition(
                 job.id, to, error_code=explanation.code, error_message=explanation.message
             )
+            self._tracker.poll_now(job.id)  # the poller announces the ending like any other
             return ended or job
         queued = await self._store.transition(
             job.id,
@@ -284,8 +449,33 @@ class JobService:
         if queued is None:  # pragma: no cover - only this coroutine touches a PENDING job it created
             raise RuntimeError(f"job {job.id} left PENDING while its submit was in flight")
         log.info("job %s: submitted as %s", queued.id, receipt.provider_job_id)
-        self._tracker.track(queued)
         return queued
+
+    async def _abandon(self, job: Job, error: BaseException) -> None:
+        """End a job that never reached the provider; the member hears why from the raised error itself."""
+        message = error.message if isinstance(error, JobError) else "The request could not be shown."
+        ended = await asyncio.shield(
+            self._store.transition(
+                job.id,
+                JobState.FAILED,
+                expected=(JobState.PENDING,),
+                error_code="not_started",
+                error_message=message,
+            )
+        )
+        if ended is not None:
+            await asyncio.shield(self._store.mark_announced(job.id))
+
+    def _fetch_limits(self) -> dict[MediaRole, int]:
+        """The most the bot downloads per kind of file before it has looked inside."""
+        image = self._image_limits.max_bytes
+        return {
+            MediaRole.FIRST_FRAME: image,
+            MediaRole.LAST_FRAME: image,
+            MediaRole.IMAGE: image,
+            MediaRole.VIDEO: limits_for(MediaKind.VIDEO).max_bytes,
+            MediaRole.AUDIO: limits_for(MediaKind.AUDIO).max_bytes,
+        }
 
     async def get_own(self, job_id: int, user_id: int | None) -> Job:
         """The job if it belongs to `user_id` (None: any job, for the CLI and moderators)."""
@@ -305,7 +495,7 @@ class JobService:
     async def cancel(self, job_id: int, user_id: int | None) -> Job:
         """Cancel a queued job at the provider and record it; raises when it cannot be cancelled."""
         job = await self.get_own(job_id, user_id)
-        if job.state.is_final or job.state is JobState.SUCCEEDED:
+        if job.state.is_final or job.state in (JobState.SUCCEEDED, JobState.DELIVERING):
             raise JobNotCancellableError(f"Job #{job.id} is already {job.state.value}.")
         if job.state is JobState.PENDING or job.provider_job_id is None:
             raise JobNotCancellableError(f"Job #{job.id} is still being submitted; try again in a moment.")
@@ -324,6 +514,7 @@ class JobService:
                     refreshed = await self._store.get(job.id)
                     state = refreshed.state.value if refreshed else "gone"
                     raise JobNotCancellableError(f"Job #{job.id} changed to {state} while cancelling.")
+                self._tracker.poll_now(job.id)  # the job's owner announces the cancellation
                 return cancelled
             case CancelOutcome.NOT_CANCELLABLE:
                 raise JobNotCancellableError(
@@ -353,8 +544,26 @@ def _frame_of(prepared: PreparedImage, url: str | None) -> FrameImage:
     return FrameImage(data=prepared.data, info=prepared.info, url=url or None)
 
 
-def _image_upload(label: str, image: PreparedImage) -> MediaUpload:
-    return MediaUpload(label, image.data, image.info.mime_type, image.info.extension)
+def _image_upload(slot: MediaSlot, image: PreparedImage) -> MediaUpload:
+    return MediaUpload(slot, image.data, image.info.mime_type, image.info.extension)
+
+
+async def _fetch_all(inputs: Sequence[InputFile], limits: Mapping[MediaRole, int]) -> dict[str, bytes]:
+    """Every input's bytes by slot key, fetched together; the first bad one in the member's order is named."""
+    for item in inputs:
+        limit = limits[item.slot.role]
+        if item.size_bytes >= limit:
+            size, most = human_size(item.size_bytes), human_size(limit)
+            raise FetchError(f"The {item.slot.noun} is {size}; it must be under {most}.")
+    data = await gather_in_order(item.fetch(limits[item.slot.role]) for item in inputs)
+    return {item.slot.key: content for item, content in zip(inputs, data, strict=True)}
+
+
+def _numbered(data: Mapping[str, bytes], role: MediaRole) -> list[bytes]:
+    found: list[bytes] = []
+    while (content := data.get(MediaSlot(role, len(found) + 1).key)) is not None:
+        found.append(content)
+    return found
 
 
 async def _probe_all(items: Sequence[bytes], kind: MediaKind, noun: str) -> tuple[MediaClip, ...]:

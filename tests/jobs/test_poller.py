@@ -31,7 +31,7 @@ async def queued_job(
 ):
     """A job as JobService leaves it: stored, submitted, QUEUED."""
     request = catalogue.validate(None, RequestedOptions(prompt="go"))
-    clock_store = JobStore(store._conn, clock=(lambda: created_at)) if created_at is not None else store
+    clock_store = JobStore(store._db, clock=(lambda: created_at)) if created_at is not None else store
     job = await clock_store.create(
         NewJob(
             provider=ProviderName.RUNCOMFY,
@@ -79,7 +79,9 @@ async def test_a_job_is_polled_to_success_and_its_video_delivered_once(
         ("progress", JobState.QUEUED),
         ("progress", JobState.RUNNING),
         ("progress", JobState.SUCCEEDED),
-        ("delivered", JobState.SUCCEEDED),
+        # DELIVERING is recorded before the post, DELIVERED right after it, and only then the cosmetics.
+        ("delivered", JobState.DELIVERING),
+        ("video_delivered", JobState.DELIVERED),
     ]
     assert video_server[0] == [VIDEO_URL]
     assert list(tmp_path.glob("seedance-*")) == []  # the temporary file is gone
@@ -161,7 +163,7 @@ async def test_provider_errors_while_polling_back_off_and_recover(store, provide
         ended = await run_until_ended(poller, notifier, job)
     finally:
         await poller.stop()
-    assert ended.state is JobState.SUCCEEDED  # handed to the notifier, then recorded as delivered
+    assert ended.state is JobState.DELIVERING  # handed to the notifier, then recorded as delivered
     assert (await store.get(job.id)).state is JobState.DELIVERED
     assert provider.status_calls[job.provider_job_id] == 3
 
@@ -203,7 +205,7 @@ async def test_a_job_left_pending_by_a_dead_process_becomes_unknown_and_is_never
     store, provider, catalogue, notifier, http
 ):
     request = catalogue.validate(None, RequestedOptions(prompt="go"))
-    old = JobStore(store._conn, clock=lambda: time.time() - 3600)
+    old = JobStore(store._db, clock=lambda: time.time() - 3600)
     job = await old.create(
         NewJob(
             provider=ProviderName.RUNCOMFY,
@@ -212,6 +214,7 @@ async def test_a_job_left_pending_by_a_dead_process_becomes_unknown_and_is_never
             deadline_at=time.time() + 3600,
         )
     )
+    await old.annotate(job.id, submit_started_at=time.time() - 3600)  # it was being sent when it died
     poller = make_poller(store, provider, catalogue, notifier, http)
     assert await poller.start() == 1
     try:

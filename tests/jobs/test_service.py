@@ -38,9 +38,13 @@ def png(width: int = 640, height: int = 480) -> bytes:
 class Tracker:
     def __init__(self) -> None:
         self.tracked: list[int] = []
+        self.poked: list[int] = []
 
     def track(self, job) -> None:
         self.tracked.append(job.id)
+
+    def poll_now(self, job_id) -> None:
+        self.poked.append(job_id)
 
 
 @pytest.fixture
@@ -54,8 +58,7 @@ def service(store, provider, catalogue, tracker):
 
 
 async def count_jobs(store) -> int:
-    async with store._conn.execute("SELECT COUNT(*) FROM jobs") as cursor:
-        return (await cursor.fetchone())[0]
+    return (await store._db.fetch_one("SELECT COUNT(*) FROM jobs"))[0]
 
 
 async def test_a_valid_request_is_stored_submitted_once_and_tracked(service, store, provider, tracker):
