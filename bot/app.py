@@ -30,15 +30,13 @@ from bot.jobs.callbacks import CallbackServer, callback_key, callback_url_with_k
 from bot.jobs.errors import JobError
 from bot.jobs.explain import explain_submit_error
 from bot.jobs.poller import JobPoller
+from bot.jobs.ports import QuotaStore
 from bot.jobs.quota import QuotaService
-from bot.jobs.service import JobService
 from bot.providers.errors import ProviderError
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
-from bot.storage.quota import QuotaStore
-from bot.storage.state import StateStore
-from cogs.delivery import DiscordNotifier
 from cogs.embeds import reply_privately
+from cogs.support.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +73,27 @@ class Callbacks:
     url: str
 
 
-def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | None:
-    """The ModelArk callback endpoint, when PUBLIC_CALLBACK_URL is set and ModelArk is configured."""
-    settings = runtime.settings
+def _callback_key(settings: Settings) -> str | None:
     ark_key = settings.provider_key(ProviderName.ARK)
     if settings.public_callback_url is None or ark_key is None:
         return None
-    key = callback_key(ark_key.get_secret_value())
+    return callback_key(ark_key.get_secret_value())
+
+
+def callback_url_for(settings: Settings) -> str | None:
+    """The callback URL (with its key) submits hand to ModelArk, when callbacks are configured."""
+    key = _callback_key(settings)
+    if key is None or settings.public_callback_url is None:
+        return None
+    return callback_url_with_key(settings.public_callback_url, key)
+
+
+def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | None:
+    """The ModelArk callback endpoint, when PUBLIC_CALLBACK_URL is set and ModelArk is configured."""
+    settings = runtime.settings
+    key = _callback_key(settings)
+    if key is None or settings.public_callback_url is None:
+        return None
     server = CallbackServer(
         public_url=settings.public_callback_url,
         key=key,
@@ -97,9 +109,7 @@ def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | No
 class SeedanceBot(commands.Bot):
     """The Seedance bot: slash commands in cogs, jobs driven by the poller, videos posted by the notifier."""
 
-    def __init__(
-        self, runtime: Runtime, quota: QuotaService | None = None, *, status_edit_interval_s: float = 5.0
-    ) -> None:
+    def __init__(self, runtime: Runtime, quota: QuotaService | None = None) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads and the guild's upload limit; nothing privileged
         super().__init__(
@@ -111,29 +121,16 @@ class SeedanceBot(commands.Bot):
         )
         self.runtime = runtime
         settings = runtime.settings
-        self.notifier = DiscordNotifier(self, edit_interval_s=status_edit_interval_s)
-        self.poller = JobPoller(
-            runtime.store,
-            runtime.providers,
-            runtime.catalogue,
+        self.notifier = DiscordNotifier(self)
+        self.jobs, self.poller = build_job_engine(
+            runtime,
             self.notifier,
-            runtime.http,
-            poll_interval_s=settings.poll_interval_s,
-            max_concurrency=settings.max_concurrent_polls,
-            max_video_bytes=settings.max_video_bytes,
             job_filter=lambda job: job.requester.origin is JobOrigin.DISCORD,
+            quota=quota,
+            callback_url=callback_url_for(settings),
         )
         self.callbacks = build_callback_server(runtime, self.poller)
-        self.jobs = JobService(
-            runtime.store,
-            runtime.providers,
-            runtime.catalogue,
-            tracker=self.poller,
-            job_timeout_s=settings.job_timeout_s,
-            quota=quota,
-            callback_url=self.callbacks.url if self.callbacks else None,
-        )
-        self.state_store = StateStore(runtime.db)
+        self.state_store = runtime.state_store
         self.tree.error(self.on_app_command_error)
 
     def model_name(self, model_key: str) -> str:
@@ -238,12 +235,8 @@ async def run_bot(
     """Run the bot until it is closed (SIGTERM, SIGINT, or `bot.close()`); `on_bot` sees it once built."""
     token = settings.require_discord_token().get_secret_value()
     configure_endpoints(settings)
-    async with open_runtime(settings) as runtime, contextlib.AsyncExitStack() as stack:
-        # The quota store has its own connection: its admissions are transactions that must not swallow
-        # the job store's statements (aiosqlite shares one connection between coroutines).
-        quota_store = await QuotaStore.open(settings.database_path)
-        stack.push_async_callback(quota_store.close)
-        bot = SeedanceBot(runtime, build_quota_service(settings, quota_store, runtime.catalogue))
+    async with open_runtime(settings) as runtime:
+        bot = SeedanceBot(runtime, build_quota_service(settings, runtime.quota_store, runtime.catalogue))
         if on_bot is not None:
             on_bot(bot)
         loop = asyncio.get_running_loop()

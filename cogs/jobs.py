@@ -71,7 +71,6 @@ class JobsCog(commands.Cog):
         """Cancel one of your videos while it is still queued."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         cancelled = await self.bot.jobs.cancel(job_id, interaction.user.id)
-        await self.bot.notifier.job_ended(cancelled)
         await reply_privately(
             interaction, f"Cancelled video #{cancelled.id}. Nothing more will be made for it."
         )

@@ -415,7 +415,6 @@ class QuotaCog(commands.Cog):
         if job.requester.guild_id != guild_id:
             raise ModeratorOnlyError(f"There is no job #{job_id} in this server.")
         cancelled = await self.bot.jobs.cancel(job_id, None)
-        await self.bot.notifier.job_ended(cancelled)
         await reply_privately(interaction, f"Cancelled video #{cancelled.id} of <@{job.requester.user_id}>.")
 
     # --- helpers ----------------------------------------------------------------------------------------

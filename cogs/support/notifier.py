@@ -1,0 +1,289 @@
+"""DiscordNotifier: shows a job's progress on its status card and posts its outcome under it, exactly once.
+
+Everything here uses the bot token (channel and message endpoints), never an interaction token that may have
+expired (15 minutes) — except for answering a member whose request was interrupted while they were still
+looking at "thinking…".
+
+Exactly once: every outcome post carries a nonce derived from the job and the channel, so Discord itself
+turns a retried create (after a 503 or a dropped connection) into the message already made; and after a crash
+`find_delivery` finds the earlier post in the thread's or channel's recent history by its marker (the job's
+file name and text) before anything is posted again. Status edits go through a per-channel budget and are
+never awaited by the poller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import discord
+
+from bot.domain.models import ImageInfo, Job
+from bot.jobs.errors import DeliveryError
+from bot.jobs.notifier import DownloadedVideo
+from bot.presentation import (
+    delivered_marker,
+    delivered_message,
+    ended_marker,
+    ended_message,
+    status_card,
+    too_large_message,
+)
+from cogs.embeds import card_embed
+from cogs.support.retry import DiscordUnavailableError, call_with_retries, is_transient
+from cogs.support.status_board import StatusBoard
+
+if TYPE_CHECKING:
+    from bot.app import SeedanceBot
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: Discord's default per-file upload limit, used when neither the job nor the guild says otherwise.
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+#: How far back in a thread or channel a job looks for its own earlier post after a crash.
+HISTORY_LOOKBACK = 100
+#: An interaction's token lasts 15 minutes; past this, answering through it is not tried.
+REPLY_WINDOW_S = 14 * 60
+#: How long one Discord call is retried through 5xx answers and dropped connections.
+RETRY_DEADLINE_S = 20.0
+
+
+def frame_filename(frame: ImageInfo) -> str:
+    """The first frame's file name in a status message, which the embed points at as its thumbnail."""
+    return f"first-frame.{frame.extension}"
+
+
+def video_filename(job: Job) -> str:
+    """The video's file name: also the marker a crashed delivery is recognised by."""
+    return f"seedance-{job.id}.mp4"
+
+
+def outcome_nonce(job: Job, channel_id: int, kind: str) -> str:
+    """A nonce derived from the job, the channel and the kind of post (Discord takes up to 25 characters).
+
+    The same post retried gets the same nonce, so Discord returns the message already created instead of a
+    second one (discord.py sends `enforce_nonce` with every nonce).
+    """
+    return hashlib.blake2s(f"seedance:{job.id}:{channel_id}:{kind}".encode()).hexdigest()[:25]
+
+
+def reply_handle(interaction: discord.Interaction) -> str:
+    """What a job keeps to answer its requester privately later: the interaction's application and token."""
+    return f"{interaction.application_id}:{interaction.token}"
+
+
+def _last_frame_files(job: Job, video: DownloadedVideo, limit: int) -> list[discord.File]:
+    """The video's last frame as a PNG attachment, when the provider sent one and it fits."""
+    if video.last_frame is None or len(video.last_frame) > limit:
+        return []
+    return [discord.File(io.BytesIO(video.last_frame), filename=f"seedance-{job.id}-last-frame.png")]
+
+
+def _addressing(job: Job) -> tuple[str, discord.AllowedMentions]:
+    """The requester's mention, and allowed mentions that let it (and nothing else) ping."""
+    user_id = job.requester.user_id
+    mention = f"<@{user_id}>" if user_id else ""
+    users: list[discord.Object] | bool = [discord.Object(user_id)] if user_id else False
+    return mention, discord.AllowedMentions(everyone=False, roles=False, users=users)
+
+
+class DiscordNotifier:
+    """The Notifier for jobs that came from Discord."""
+
+    def __init__(
+        self,
+        bot: SeedanceBot,
+        *,
+        edits_per_window: int = 3,
+        edit_window_s: float = 5.0,
+        retry_deadline_s: float = RETRY_DEADLINE_S,
+    ) -> None:
+        self._bot = bot
+        self._retry_deadline_s = retry_deadline_s
+        # Discord allows about 5 creates and edits per 5 s per channel: 3 edits leave room for posts.
+        self._board = StatusBoard(
+            self._edit_status, edits_per_window=edits_per_window, window_s=edit_window_s
+        )
+
+    async def close(self) -> None:
+        """Write out pending final status edits (bounded), then stop."""
+        await self._board.close()
+
+    # --- Notifier -------------------------------------------------------------------------------------
+
+    async def job_progressed(self, job: Job) -> None:
+        """Queue the status card's edit; it goes out within the channel's budget, the latest state first."""
+        self._board.show(job)
+
+    def show_status(self, job: Job, *, final: bool) -> None:
+        """Queue the status card's edit (for front ends that changed a job themselves)."""
+        self._board.show(job, final=final)
+
+    async def find_delivery(self, job: Job) -> str | None:
+        """The id of this job's video message if an earlier attempt already posted it."""
+        marker = delivered_marker(job)
+        filename = video_filename(job)
+        for channel_id in self._targets(job):
+            found = await self._find_own_post(
+                job,
+                channel_id,
+                lambda message: (
+                    marker in message.content or any(a.filename == filename for a in message.attachments)
+                ),
+            )
+            if found is not None:
+                return str(found.id)
+        return None
+
+    async def deliver_video(self, job: Job, video: DownloadedVideo) -> str:
+        """Upload the video into the job's thread (or channel), or post a link when it is too large."""
+        for channel_id in self._targets(job):
+            try:
+                return str((await self._post_video(job, video, channel_id)).id)
+            except (discord.Forbidden, discord.NotFound) as error:
+                # The thread was deleted or locked, or we lost a permission: try the channel next.
+                log.warning("job %s: cannot post in %s: %s", job.id, channel_id, error)
+            except DiscordUnavailableError as error:
+                message = "Discord kept failing while the video was posted"
+                raise DeliveryError(message, permanent=False) from error
+            except discord.HTTPException as error:
+                message = f"Discord refused the upload ({error.status})"
+                raise DeliveryError(message, permanent=False) from error
+        raise DeliveryError("the bot may no longer post in that channel or thread", permanent=True)
+
+    async def video_delivered(self, job: Job) -> None:
+        """Show "Done" on the status card."""
+        self._board.show(job, final=True)
+
+    async def job_ended(self, job: Job) -> None:
+        """Show the ending on the status card and tell the member under it (once, even after a crash)."""
+        self._board.show(job, final=True)
+        await self._answer_requester(job)
+        if job.status_message_id is None:
+            return  # nothing was posted for this request: the private answer above is all there is
+        marker = ended_marker(job)
+        for channel_id in self._targets(job):
+            if await self._find_own_post(job, channel_id, lambda message: marker in message.content):
+                return
+            try:
+                await self._post_ending(job, channel_id)
+                return
+            except (discord.Forbidden, discord.NotFound) as error:
+                log.warning("job %s: could not post its ending in %s: %s", job.id, channel_id, error)
+            except (DiscordUnavailableError, discord.HTTPException) as error:
+                raise DeliveryError(
+                    "Discord kept failing while the ending was posted", permanent=False
+                ) from (error)
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    async def _answer_requester(self, job: Job) -> None:
+        """Replace the member's "thinking…" with the outcome, while the interaction's token still works.
+
+        Only a request interrupted before the member was answered needs it, but the edit is harmless
+        otherwise: it turns "Started video #12" into the reason it ended.
+        """
+        if job.reply_handle is None or time.time() - job.created_at > REPLY_WINDOW_S:
+            return
+        application_id, _, token = job.reply_handle.partition(":")
+        webhook = discord.Webhook.partial(int(application_id), token, client=self._bot)
+        try:
+            # "@original" names the interaction's first response on the webhook message routes.
+            original: Any = "@original"  # discord.py types message ids as int; the route takes the word
+            await webhook.edit_message(
+                original,
+                content=ended_message(job, "").strip(),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as error:
+            log.info("job %s: could not answer its requester privately: %s", job.id, error)
+
+    async def _find_own_post(
+        self, job: Job, channel_id: int, matches: Callable[[discord.Message], bool]
+    ) -> discord.Message | None:
+        """The bot's most recent message in the channel for which `matches` holds, if any."""
+        me = self._bot.user
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
+        try:
+            async for message in channel.history(limit=HISTORY_LOOKBACK):
+                if me is not None and message.author.id == me.id and matches(message):
+                    return message
+        except (discord.Forbidden, discord.NotFound):
+            return None  # nothing of ours can be there, or we cannot see it: nothing to adopt
+        except discord.HTTPException as error:
+            raise DeliveryError("Discord did not show the thread's history", permanent=False) from error
+        except Exception as error:
+            if is_transient(error):
+                raise DeliveryError("Discord could not be reached", permanent=False) from error
+            raise
+        return None
+
+    async def _post_video(self, job: Job, video: DownloadedVideo, channel_id: int) -> discord.Message:
+        mention, allowed = _addressing(job)
+        limit = self._upload_limit(job)
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
+
+        def upload() -> Awaitable[discord.Message]:
+            files = [
+                discord.File(video.path, filename=video_filename(job)),
+                *_last_frame_files(job, video, limit),
+            ]
+            content = delivered_message(job, mention)
+            nonce = outcome_nonce(job, channel_id, "video")
+            return channel.send(content=content, files=files, allowed_mentions=allowed, nonce=nonce)
+
+        def link() -> Awaitable[discord.Message]:
+            content = too_large_message(job, mention, video.size_bytes, limit, video.source_url)
+            files = _last_frame_files(job, video, limit)
+            nonce = outcome_nonce(job, channel_id, "link")
+            return channel.send(content=content, files=files, allowed_mentions=allowed, nonce=nonce)
+
+        if video.size_bytes <= limit:
+            try:
+                return await self._retrying(f"posting the video of job {job.id}", upload)
+            except discord.HTTPException as error:
+                if error.status != 413 and error.code != 40005:
+                    raise
+                log.info("job %s: upload refused as too large; posting a link", job.id)
+        return await self._retrying(f"posting the link to the video of job {job.id}", link)
+
+    async def _post_ending(self, job: Job, channel_id: int) -> discord.Message:
+        mention, allowed = _addressing(job)
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
+
+        def post() -> Awaitable[discord.Message]:
+            nonce = outcome_nonce(job, channel_id, "ended")
+            return channel.send(content=ended_message(job, mention), allowed_mentions=allowed, nonce=nonce)
+
+        return await self._retrying(f"posting the ending of job {job.id}", post)
+
+    async def _retrying(self, what: str, op: Callable[[], Awaitable[_T]]) -> _T:
+        return await call_with_retries(op, what=what, deadline_s=self._retry_deadline_s)
+
+    async def _edit_status(self, job: Job) -> None:
+        assert job.requester.channel_id is not None and job.status_message_id is not None
+        channel = self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
+        message = channel.get_partial_message(job.status_message_id)
+        card = status_card(job, self._bot.model_name(job.model))
+        # A /video job has no first frame: its status message shows reference files, not a thumbnail.
+        thumbnail = f"attachment://{frame_filename(job.first_frame)}" if job.first_frame else None
+        await message.edit(embed=card_embed(card, thumbnail_url=thumbnail))
+
+    def _targets(self, job: Job) -> list[int]:
+        # A thread started from a message has the message's id: a thread opened just before a crash, and
+        # never recorded, is still found there (a 404 moves on to the channel).
+        thread_id = job.thread_id or job.status_message_id
+        targets = [thread_id, job.requester.channel_id]
+        return [target for target in dict.fromkeys(targets) if target is not None]
+
+    def _upload_limit(self, job: Job) -> int:
+        if job.upload_limit_bytes:
+            return job.upload_limit_bytes
+        guild = self._bot.get_guild(job.requester.guild_id) if job.requester.guild_id else None
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT

@@ -1,0 +1,170 @@
+"""DiscordPublisher: the Discord side of starting a job — the status card with the files re-posted, and the
+thread under it. JobService calls it once the job row exists, so a crash at any point leaves a job that a
+restart finishes or ends, never a card nobody owns.
+
+Files handed to a provider are the copies re-posted with the status card: URLs that stay valid for the
+provider to fetch (option attachments are ephemeral).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.domain.models import Job
+from bot.jobs.errors import PublishError
+from bot.jobs.service import MediaUpload, PostedRequest, PreparedRequest
+from bot.presentation import human_size, status_card, thread_name
+from cogs.embeds import NO_MENTIONS, card_embed
+from cogs.support.notifier import RETRY_DEADLINE_S, outcome_nonce
+from cogs.support.retry import DiscordUnavailableError, call_with_retries
+
+if TYPE_CHECKING:
+    from bot.app import SeedanceBot
+
+log = logging.getLogger(__name__)
+
+#: What the bot needs in a channel to post the status message with the image.
+REQUIRED_PERMISSIONS = ("send_messages", "attach_files", "embed_links")
+#: Discord takes at most this many files in one message; more go in a second message.
+FILES_PER_MESSAGE = 10
+#: Discord's code for "a thread has already been created for this message".
+THREAD_ALREADY_CREATED = 160004
+
+
+class DiscordPublisher:
+    """Shows one interaction's request in its channel."""
+
+    def __init__(self, bot: SeedanceBot, interaction: discord.Interaction) -> None:
+        """Refuse at once (PublishError) where the bot cannot post the request."""
+        channel = interaction.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            raise PublishError("I can't post in this kind of channel.")
+        permissions = interaction.app_permissions
+        missing = [name for name in REQUIRED_PERMISSIONS if not getattr(permissions, name)]
+        if missing:
+            names = ", ".join(name.replace("_", " ").title() for name in missing)
+            raise PublishError(f"I need the {names} permission in this channel to post your video.")
+        self._bot = bot
+        self._interaction = interaction
+        self._channel: discord.abc.Messageable = channel
+        self._status: discord.Message | None = None
+
+    def check_uploads(self, uploads: Sequence[MediaUpload]) -> None:
+        """Every file must fit the server's upload limit: the provider fetches the re-posted copy."""
+        limit = self._interaction.filesize_limit
+        for upload in uploads:
+            if len(upload.data) > limit:
+                raise PublishError(
+                    f"{_label_text(upload)} is {human_size(len(upload.data))}; I can re-post files up to "
+                    f"{human_size(limit)} in this server, and the video service fetches them from there."
+                )
+
+    async def post_request(self, job: Job, prepared: PreparedRequest) -> PostedRequest:
+        """Post the status card with every file, retrying Discord's hiccups without ever posting it twice."""
+        uploads = prepared.uploads()
+        channel_id = getattr(self._channel, "id", 0)
+        batches = [
+            uploads[start : start + FILES_PER_MESSAGE] for start in range(0, len(uploads), FILES_PER_MESSAGE)
+        ] or [[]]
+        card = status_card(job, prepared.spec.display_name)
+        thumbnail = (
+            f"attachment://{uploads[0].filename}" if uploads and uploads[0].slot.role.is_image else None
+        )
+        messages: list[discord.Message] = []
+        mention = self._interaction.user.mention
+
+        def post(number: int, batch: Sequence[MediaUpload]) -> Awaitable[discord.Message]:
+            # A fresh File each try (an upload consumes its stream); the nonce makes a retry harmless.
+            files = _files(batch)
+            nonce = outcome_nonce(job, channel_id, f"card{number}")
+            if number == 0:
+                embed = card_embed(card, thumbnail_url=thumbnail)
+                content = f"{mention} asked for a video"
+                return self._channel.send(
+                    content=content, embed=embed, files=files, allowed_mentions=NO_MENTIONS, nonce=nonce
+                )
+            return messages[0].reply(
+                content="More reference files for this video",
+                files=files,
+                allowed_mentions=NO_MENTIONS,
+                mention_author=False,
+                nonce=nonce,
+            )
+
+        try:
+            for number, batch in enumerate(batches):
+                message = await call_with_retries(
+                    functools.partial(post, number, batch),
+                    what=f"posting the request of job {job.id}",
+                    deadline_s=RETRY_DEADLINE_S,
+                )
+                messages.append(message)
+        except discord.Forbidden:
+            await _withdraw(messages)
+            raise PublishError(
+                "I can't post in this channel. I need Send Messages, Attach Files and Embed Links here."
+            ) from None
+        except BaseException:
+            await _withdraw(messages)
+            raise
+        self._status = messages[0]
+        attachments = [attachment for message in messages for attachment in message.attachments]
+        urls = {
+            upload.label: attachment.url for upload, attachment in zip(uploads, attachments, strict=False)
+        }
+        return PostedRequest(status_message_id=messages[0].id, urls=urls)
+
+    async def open_thread(self, job: Job) -> int | None:
+        """A thread under the status card, or None where Discord has no threads (then: the channel)."""
+        status = self._status
+        if status is None or not isinstance(status.channel, discord.TextChannel):
+            return None
+        permissions = self._interaction.app_permissions
+        if not (permissions.create_public_threads and permissions.send_messages_in_threads):
+            return None
+        try:
+            thread = await call_with_retries(
+                lambda: status.create_thread(
+                    name=thread_name(job.id, job.request.prompt), auto_archive_duration=1440
+                ),
+                what=f"opening the thread of job {job.id}",
+                deadline_s=RETRY_DEADLINE_S,
+            )
+        except discord.HTTPException as error:
+            if error.code == THREAD_ALREADY_CREATED:
+                return (
+                    status.id
+                )  # an earlier try made it (its answer was lost): a thread has its message's id
+            log.info("no thread for message %s: %s", status.id, error)
+            return None
+        except DiscordUnavailableError as error:  # no thread is no failure: the video goes to the channel
+            log.info("no thread for message %s: %s", status.id, error)
+            return None
+        return thread.id
+
+
+def _files(batch: Sequence[MediaUpload]) -> list[discord.File]:
+    # A fresh File each try: a File's stream is consumed by the upload.
+    return [discord.File(io.BytesIO(upload.data), filename=upload.filename) for upload in batch]
+
+
+def _label_text(upload: MediaUpload) -> str:
+    """ "The first frame", "The last frame", "Reference image 2"."""
+    if upload.slot.number == 0:
+        return f"The {upload.slot.key.replace('_', ' ')}"
+    return upload.slot.noun[0].upper() + upload.slot.noun[1:]
+
+
+async def _withdraw(messages: Sequence[discord.Message]) -> None:
+    """Remove the messages of a request that did not go ahead."""
+    for message in messages:
+        try:
+            await message.delete()
+        except discord.HTTPException as error:
+            log.info("could not remove message %s: %s", message.id, error)
