@@ -276,3 +276,41 @@ async def test_an_option_the_provider_lacks_costs_nothing(double, env, tmp_path)
     assert done.code == 2
     assert "has no `tier` option" in done.stderr
     assert double.submit_count == 0
+
+
+async def test_an_unwritable_out_path_is_refused_before_anything_is_paid_for(double, env, tmp_path):
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    result = await run_cli(
+        ["animate", "--image-url", image_url, "--prompt", "x", "--out", "/proc/nope/x.mp4"], env, tmp_path
+    )
+    assert result.code == 2
+    assert result.stderr.strip().startswith("error: cannot save the video in /proc/nope")
+    assert double.requests_to("submit") == []
+
+
+async def test_a_video_that_cannot_be_saved_after_it_was_made_is_kept_for_wait_and_never_loops(
+    double, env, tmp_path
+):
+    double.script(Lifecycle.queued(1, hold=True).completes())
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    folder = tmp_path / "videos"
+    process = await start_cli(
+        ["animate", "--image-url", image_url, "--prompt", "x", "--out", str(folder / "x.mp4")], env, tmp_path
+    )
+    job = await asyncio.wait_for(double.wait_for_submit(), 30)
+    # The folder becomes a file while the video is made: the save fails for good on this run.
+    folder.rmdir()
+    folder.write_text("not a folder")
+    double.release(job.request_id)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 4, stderr.decode()
+    assert "seedance-bot wait 1 --out FILE" in stderr.decode()
+    assert stderr.decode().count("could not be saved") == 1  # said once: no retry loop
+    assert "Traceback" not in stderr.decode()
+
+    out = tmp_path / "saved.mp4"
+    result = await run_cli(["wait", "1", "--out", str(out)], env, tmp_path)
+    assert result.code == 0, result.stderr
+    assert out.read_bytes() == double.video
+    assert double.submit_count == 1

@@ -146,7 +146,7 @@ class JobPoller:
         taken = {job.id for job in claimed}
         for job in wanted:
             if job.id not in taken:
-                self._schedule(job.id, job.lease_expires_at or now + self._lease_s)
+                self._schedule(job.id, self._look_again_at(job, now))
         self._loop_task = asyncio.create_task(self._run(), name="job-poller")
         self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
         if claimed:
@@ -258,7 +258,11 @@ class JobPoller:
         claimed = await self._store.claim([job_id], self._owner, until=self.lease_until())
         if claimed:
             return claimed[0]
-        return max(now + 1.0, job.lease_expires_at or now + self._lease_s)
+        return self._look_again_at(job, now)
+
+    def _look_again_at(self, job: Job, now: float) -> float:
+        # When another process's lease would expire, or sooner: it may hand the job back (a clean stop).
+        return max(now + 0.5, min(job.lease_expires_at or now, now + self._lease_s))
 
     async def _advance(self, job: Job) -> float | None:
         """Take one step with `job`; return when to look at it next, or None when it is over."""
