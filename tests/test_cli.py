@@ -302,7 +302,7 @@ async def test_a_video_that_cannot_be_saved_after_it_was_made_is_kept_for_wait_a
     folder.rmdir()
     folder.write_text("not a folder")
     double.release(job.request_id)
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
 
     assert process.returncode == 4, stderr.decode()
     assert "seedance-bot wait 1 --out FILE" in stderr.decode()

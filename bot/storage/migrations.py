@@ -172,7 +172,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- Settlement is the job layer's code now, in the same transaction as the state change.
         DROP TRIGGER reservations_commit_on_delivery;
         DROP TRIGGER reservations_release_on_failure;
-        -- What the poller resumes: every job not yet announced (active, or ended and not yet told), by due time.
+        -- What the poller resumes: every job not yet announced (active, or ended but not told), by due time.
         DROP INDEX jobs_active_due;
         CREATE INDEX jobs_active_due ON jobs (next_poll_at) WHERE announced_at IS NULL;
         -- Renewing or releasing one process's leases.
