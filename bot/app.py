@@ -121,7 +121,7 @@ class SeedanceBot(commands.Bot):
         )
         self.runtime = runtime
         settings = runtime.settings
-        self.notifier = DiscordNotifier(self)
+        self.notifier = DiscordNotifier(self, retry_deadline_s=settings.discord_retry_s)
         self.jobs, self.poller = build_job_engine(
             runtime,
             self.notifier,

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     callback_listen_host: str = "0.0.0.0"
     callback_listen_port: int = Field(default=8080, ge=0, le=65535)
 
+    #: How long the bot keeps retrying a Discord call through 5xx answers and dropped connections before it
+    #: tells the member Discord is having trouble (429s are always waited out).
+    discord_retry_s: float = Field(default=20.0, gt=0, le=600)
+
     # Jobs and storage
     database_path: Path = Path("data/seedance-bot.sqlite3")
     poll_interval_s: float = Field(default=3.0, gt=0, le=600)

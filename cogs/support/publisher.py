@@ -21,7 +21,7 @@ from bot.jobs.errors import PublishError
 from bot.jobs.service import MediaUpload, PostedRequest, PreparedRequest
 from bot.presentation import human_size, status_card, thread_name
 from cogs.embeds import NO_MENTIONS, card_embed
-from cogs.support.notifier import RETRY_DEADLINE_S, outcome_nonce
+from cogs.support.notifier import outcome_nonce
 from cogs.support.retry import DiscordUnavailableError, call_with_retries
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class DiscordPublisher:
             names = ", ".join(name.replace("_", " ").title() for name in missing)
             raise PublishError(f"I need the {names} permission in this channel to post your video.")
         self._bot = bot
+        self._retry_deadline_s = bot.runtime.settings.discord_retry_s
         self._interaction = interaction
         self._channel: discord.abc.Messageable = channel
         self._status: discord.Message | None = None
@@ -102,7 +103,7 @@ class DiscordPublisher:
                 message = await call_with_retries(
                     functools.partial(post, number, batch),
                     what=f"posting the request of job {job.id}",
-                    deadline_s=RETRY_DEADLINE_S,
+                    deadline_s=self._retry_deadline_s,
                 )
                 messages.append(message)
         except discord.Forbidden:
@@ -134,7 +135,7 @@ class DiscordPublisher:
                     name=thread_name(job.id, job.request.prompt), auto_archive_duration=1440
                 ),
                 what=f"opening the thread of job {job.id}",
-                deadline_s=RETRY_DEADLINE_S,
+                deadline_s=self._retry_deadline_s,
             )
         except discord.HTTPException as error:
             if error.code == THREAD_ALREADY_CREATED:
