@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -15,11 +16,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.doubles.discord_double import (
+    ChannelSpec,
     ChannelType,
     DiscordAPIError,
     DiscordDouble,
     GuildSpec,
+    RecordedRequest,
+    StoredMessage,
     UserSpec,
+    is_message_create,
+    is_message_delete,
+    is_message_edit,
 )
 from tests.doubles.discord_double.rules import validate_message
 
@@ -571,3 +578,367 @@ async def test_interaction_payload_carries_what_discord_py_needs() -> None:
         assert interaction.channel.type is discord.ChannelType.text
         assert guild.forum_channel.type == ChannelType.FORUM
         assert isinstance(bot.get_channel(guild.forum_channel.id), discord.ForumChannel)
+
+
+# ---------------------------------------------------------------------- natural rate limits
+
+MESSAGES = "/channels/{channel_id}/messages"
+RATE_LIMIT_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-Reset-After",
+    "X-RateLimit-Bucket",
+)
+
+
+def _bucket_requests(double: DiscordDouble) -> list[RecordedRequest]:
+    return [r for r in double.requests if r.route is not None and r.route.startswith(MESSAGES)]
+
+
+async def _raw_with_headers(
+    double: DiscordDouble, method: str, path: str, *, json: Any = None
+) -> tuple[int, Any, Mapping[str, str]]:
+    headers = {"Authorization": f"Bot {double.token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, double.api_base + path, json=json, headers=headers) as response,
+    ):
+        body = await response.json(content_type=None) if response.status != 204 else None
+        return response.status, body, response.headers.copy()
+
+
+async def test_discord_py_paces_itself_by_the_channel_bucket_headers() -> None:
+    # Discord's figures are 5 per 5 s; a 1 s window keeps the test short and exercises the same logic.
+    async with DiscordDouble(channel_rate_limit=(5, 1.0)) as double, running_bot(double) as bot:
+        channel_spec = double.guilds[0].text_channel
+        channel = bot.get_channel(channel_spec.id)
+        sent = await asyncio.gather(*(channel.send(f"message {n}") for n in range(12)))
+
+    assert sorted(m.content for m in double.messages(channel_spec)) == sorted(m.content for m in sent)
+    stats = double.rate_limit_stats()
+    assert (stats.limit, stats.period_s) == (5, 1.0)
+    channel_stats = stats.channel(channel_spec)
+    assert (channel_stats.accepted, channel_stats.windows, channel_stats.peak_per_window) == (12, 3, 5)
+    # discord.py waited for each reset instead of running into the limit.
+    assert channel_stats.rate_limited == stats.rate_limited == 0
+    posts = _bucket_requests(double)
+    assert len(posts) == 12
+    for request in posts:
+        assert set(RATE_LIMIT_HEADERS) <= request.response_headers.keys()
+        assert request.response_headers["X-RateLimit-Limit"] == "5"
+        assert 0 < float(request.response_headers["X-RateLimit-Reset-After"]) <= 1.0
+    assert len({r.response_headers["X-RateLimit-Bucket"] for r in posts}) == 1
+    # Every window names one reset time and counts its remaining requests down.
+    windows: dict[str, list[int]] = {}
+    for request in posts:
+        reset = request.response_headers["X-RateLimit-Reset"]
+        windows.setdefault(reset, []).append(int(request.response_headers["X-RateLimit-Remaining"]))
+    assert [sorted(remaining, reverse=True) for remaining in windows.values()] == [
+        [4, 3, 2, 1, 0],
+        [4, 3, 2, 1, 0],
+        [4, 3],
+    ]
+    resets = [float(reset) for reset in windows]
+    assert resets == sorted(resets)
+    assert resets[1] - resets[0] >= 1.0
+    assert posts[5].at - posts[0].at >= 1.0
+
+
+async def test_create_edit_and_delete_share_one_bucket_per_channel_and_the_429_is_discords() -> None:
+    async with DiscordDouble(channel_rate_limit=(5, 5.0)) as double:
+        text = double.guilds[0].text_channel
+        messages = f"/channels/{text.id}/messages"
+        status, first, headers = await _raw_with_headers(double, "POST", messages, json={"content": "a"})
+        assert status == 200
+        assert (headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"]) == ("5", "4")
+        assert 4.9 < float(headers["X-RateLimit-Reset-After"]) <= 5.0
+        assert abs(float(headers["X-RateLimit-Reset"]) - time.time() - 5.0) < 0.5
+        bucket = headers["X-RateLimit-Bucket"]
+        await _raw_with_headers(double, "PATCH", f"{messages}/{first['id']}", json={"content": "b"})
+        _, second, _ = await _raw_with_headers(double, "POST", messages, json={"content": "c"})
+        await _raw_with_headers(double, "DELETE", f"{messages}/{second['id']}")
+        too_long = {"content": "x" * 2001}
+        status, _, headers = await _raw_with_headers(
+            double, "PATCH", f"{messages}/{first['id']}", json=too_long
+        )
+        assert (status, headers["X-RateLimit-Remaining"]) == (400, "0")  # errors count and carry headers
+
+        status, body, headers = await _raw_with_headers(double, "POST", messages, json={"content": "d"})
+        assert status == 429
+        assert headers["Content-Type"] == "application/json"
+        assert set(body) == {"message", "retry_after", "global"}
+        assert (body["message"], body["global"]) == ("You are being rate limited.", False)
+        assert 4.5 < body["retry_after"] <= 5.0
+        assert headers["Retry-After"] == "5"
+        assert (headers["X-RateLimit-Scope"], headers["X-RateLimit-Remaining"]) == ("user", "0")
+        assert headers["X-RateLimit-Bucket"] == bucket
+        assert float(headers["X-RateLimit-Reset-After"]) == body["retry_after"]
+        assert headers["Via"]  # without it discord.py takes a 429 for a Cloudflare ban
+        assert [m.content for m in double.messages(text)] == ["b"]
+
+        # Another channel (here a thread) has a bucket of its own with the same hash.
+        _, thread, _ = await _raw_with_headers(
+            double, "POST", f"{messages}/{first['id']}/threads", json={"name": "t"}
+        )
+        status, _, headers = await _raw_with_headers(
+            double, "POST", f"/channels/{thread['id']}/messages", json={"content": "in thread"}
+        )
+        assert (status, headers["X-RateLimit-Remaining"], headers["X-RateLimit-Bucket"]) == (200, "4", bucket)
+
+    stats = double.rate_limit_stats()
+    assert stats.channel(text).accepted == 5
+    assert stats.channel(text).rate_limited == stats.rate_limited == 1
+    assert stats.channel(text).peak_per_window == stats.peak_per_window == 5
+    assert stats.channel(int(thread["id"])).accepted == 1
+    # Reading messages and threads is not in this bucket.
+    assert all(not r.response_headers for r in double.requests if r.route and r.route.endswith("/threads"))
+
+
+async def test_interaction_responses_and_followups_are_not_bound_by_the_channel_bucket() -> None:
+    probe = Probe()
+    async with DiscordDouble(channel_rate_limit=(1, 5.0)) as double, running_bot(double, probe):
+        path = f"/channels/{double.guilds[0].text_channel.id}/messages"
+        assert (await _raw_with_headers(double, "POST", path, json={"content": "the only one"}))[0] == 200
+        assert (await _raw_with_headers(double, "POST", path, json={"content": "one too many"}))[0] == 429
+        inter = await double.send_slash_command("progress")
+        fetched = await probe.result("progress")
+    assert fetched.content == "rendering 100%"
+    assert len(inter.webhook_requests) == 3
+    for request in [*inter.responses, *inter.webhook_requests]:
+        assert request.ok
+        assert "X-RateLimit-Limit" not in request.response_headers
+    assert double.rate_limit_stats().rate_limited == 1
+
+
+async def test_default_rate_limit_and_nonce_window_are_discords_and_can_be_turned_off() -> None:
+    async with DiscordDouble() as double:
+        assert (double.channel_rate_limit, double.nonce_window_s) == ((5, 5.0), 300.0)
+        path = f"/channels/{double.guilds[0].text_channel.id}/messages"
+        statuses = [
+            (await _raw_with_headers(double, "POST", path, json={"content": "x"}))[0] for _ in range(6)
+        ]
+        assert statuses == [200] * 5 + [429]
+    async with DiscordDouble(channel_rate_limit=None) as double:
+        path = f"/channels/{double.guilds[0].text_channel.id}/messages"
+        for _ in range(8):
+            status, _, headers = await _raw_with_headers(double, "POST", path, json={"content": "x"})
+            assert status == 200
+            assert "X-RateLimit-Limit" not in headers
+        stats = double.rate_limit_stats()
+        assert (stats.limit, stats.channels, stats.rate_limited) == (None, {}, 0)
+
+
+# ---------------------------------------------------------------------- injected faults
+
+
+async def test_fail_next_503_surfaces_as_a_server_error_and_creates_nothing(double: DiscordDouble) -> None:
+    text = double.guilds[0].text_channel
+    double.fail_next(is_message_create(text, with_files=True))
+    async with running_bot(double) as bot:
+        channel = bot.get_channel(text.id)
+        plain = await channel.send("no file: not matched")
+        with pytest.raises(discord.DiscordServerError) as raised:
+            await channel.send("with a file", file=discord.File(io.BytesIO(PNG_BYTES), "cat.png"))
+        retried = await channel.send("with a file", file=discord.File(io.BytesIO(PNG_BYTES), "cat.png"))
+    assert (raised.value.status, raised.value.code) == (503, 0)
+    assert raised.value.text.startswith("upstream connect error")
+    assert [m.id for m in double.messages(text)] == [plain.id, retried.id]
+    failed = [r for r in _bucket_requests(double) if r.status == 503]
+    assert len(failed) == 1  # discord.py does not retry a 503
+    assert failed[0].files[0].filename == "cat.png"
+    assert not failed[0].response_headers  # Discord's edge answered, not its API
+
+
+async def test_fail_next_500_is_discords_json_and_counts_down(double: DiscordDouble) -> None:
+    path = f"/channels/{double.guilds[0].text_channel.id}/messages"
+    double.fail_next(is_message_create(), status=500, count=2)
+    for _ in range(2):
+        status, body, headers = await _raw_with_headers(double, "POST", path, json={"content": "x"})
+        assert (status, body, headers["Content-Type"]) == (
+            500,
+            {"message": "500: Internal Server Error", "code": 0},
+            "application/json",
+        )
+    assert (await _raw_with_headers(double, "POST", path, json={"content": "x"}))[0] == 200
+    assert len(double.messages(double.guilds[0].text_channel)) == 1
+
+
+async def test_drop_after_accept_creates_the_message_but_the_client_sees_a_dropped_connection(
+    double: DiscordDouble,
+) -> None:
+    text = double.guilds[0].text_channel
+    double.drop_after_accept_next(is_message_create(text))
+    async with running_bot(double) as bot:
+        channel = bot.get_channel(text.id)
+        on_gateway = asyncio.create_task(bot.wait_for("message", timeout=5))
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await channel.send("accepted but unanswered", nonce="delivery-1")
+        announced = await on_gateway
+        # The same nonce within the window returns the message Discord already created.
+        retried = await channel.send("accepted but unanswered", nonce="delivery-1")
+        double.drop_after_accept_next(is_message_edit(text, retried.id))
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await retried.edit(content="edited, unanswered")
+    [stored] = double.messages(text)
+    assert stored.id == retried.id == announced.id
+    assert stored.content == "edited, unanswered"
+    dropped = [r for r in double.requests if r.dropped]
+    assert [(r.method, r.status) for r in dropped] == [("POST", 200), ("PATCH", 200)]
+    assert dropped[0].response["id"] == str(stored.id)
+
+
+async def test_a_dropped_delete_is_resent_by_aiohttp_and_then_unknown(double: DiscordDouble) -> None:
+    text = double.guilds[0].text_channel
+    async with running_bot(double) as bot:
+        message = await bot.get_channel(text.id).send("to delete")
+        double.drop_after_accept_next(is_message_delete(text, message.id))
+        # aiohttp resends an idempotent DELETE once when a kept-alive connection drops: the message is
+        # already gone, so discord.py reports 404 / 10008 although the delete succeeded.
+        with pytest.raises(discord.NotFound) as raised:
+            await message.delete()
+    assert raised.value.code == 10008
+    assert double.messages(text) == []
+    deletes = [r for r in _bucket_requests(double) if r.method == "DELETE"]
+    assert [(r.status, r.dropped) for r in deletes] == [(204, True), (404, False)]
+
+
+async def test_hold_next_pauses_a_request_before_it_is_applied(double: DiscordDouble) -> None:
+    text = double.guilds[0].text_channel
+    handle = double.hold_next(is_message_create(text, with_files=True))
+    async with running_bot(double) as bot:
+        channel = bot.get_channel(text.id)
+        upload = asyncio.create_task(
+            channel.send("video", file=discord.File(io.BytesIO(b"mp4"), "job-7.mp4"))
+        )
+        held = await handle.arrived()
+        assert held.files[0].filename == "job-7.mp4"
+        assert handle.held
+        assert not upload.done()
+        assert double.messages(text) == []
+        handle.release()
+        message = await upload
+    assert [m.id for m in double.messages(text)] == [message.id]
+    assert [(r.status, r.held) for r in _bucket_requests(double)] == [(200, True)]
+
+
+async def test_a_held_request_can_be_dropped_or_outlive_its_client(double: DiscordDouble) -> None:
+    text = double.guilds[0].text_channel
+    dropped, outlived = double.hold_next(is_message_create(text)), double.hold_next(is_message_create(text))
+    async with running_bot(double) as bot:
+        channel = bot.get_channel(text.id)
+        upload = asyncio.create_task(channel.send("never applied"))
+        await dropped.arrived()
+        dropped.drop()
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await upload
+        assert double.messages(text) == []
+
+        # The client dies while its request is held (a killed bot process): Discord had the whole
+        # request, so it still creates the message, and nobody reads the answer.
+        upload = asyncio.create_task(channel.send("applied after the client died"))
+        await outlived.arrived()
+        upload.cancel()
+        await outlived.client_gone()
+        outlived.release()
+        [stored] = await double.wait_until(lambda: double.messages(text) or None)
+    assert stored.content == "applied after the client died"
+    assert upload.cancelled()
+    assert [(r.status, r.dropped) for r in _bucket_requests(double)] == [(0, True), (200, False)]
+
+
+async def test_on_message_created_runs_before_the_response_is_written(double: DiscordDouble) -> None:
+    text = double.guilds[0].text_channel
+    seen: list[tuple[str, bool, bool]] = []
+    async with running_bot(double) as bot:
+        channel = bot.get_channel(text.id)
+        upload = asyncio.create_task(channel.send("status card"))
+
+        def crash(message: StoredMessage) -> None:
+            answered = any(r.matches("POST", MESSAGES) for r in double.requests)
+            seen.append((message.content, answered, upload.done()))
+            upload.cancel()  # "kill the bot" the moment Discord has created its message
+
+        remove = double.on_message_created(crash, lambda message: message.source == "bot")
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+        remove()
+        await channel.send("after the hook was removed")
+    assert seen == [("status card", False, False)]
+    assert [m.content for m in double.messages(text)] == ["status card", "after the hook was removed"]
+
+
+# ---------------------------------------------------------------------- nonces and history
+
+
+async def test_nonce_dedup_holds_within_the_window_only() -> None:
+    async with DiscordDouble(nonce_window_s=0.5) as double, running_bot(double) as bot:
+        text = double.guilds[0].text_channel
+        channel = bot.get_channel(text.id)
+        first = await channel.send("video ready", nonce="job-7")
+        again = await channel.send("video ready", nonce="job-7")
+        other = await channel.send("video ready", nonce="job-8")
+        await double.nonce_window_over(double.message(first.id))
+        late = await channel.send("video ready", nonce="job-7")
+        # Without enforce_nonce Discord does not deduplicate at all.
+        path = f"/channels/{text.id}/messages"
+        _, unenforced, _ = await _raw_with_headers(
+            double, "POST", path, json={"content": "x", "nonce": "job-8"}
+        )
+    assert _bucket_requests(double)[0].json["enforce_nonce"] is True  # discord.py sets it with nonce=
+    assert again.id == first.id
+    assert first.nonce == again.nonce == "job-7"  # the create response echoes the nonce
+    assert len({first.id, other.id, late.id, int(unenforced["id"])}) == 4
+    assert [m.id for m in double.messages(text)] == [first.id, other.id, late.id, int(unenforced["id"])]
+
+
+async def test_history_is_newest_first_without_nonces_and_pages_like_discord(double: DiscordDouble) -> None:
+    text = double.guilds[0].text_channel
+    photo = double.add_attachment(PNG_BYTES, "photo.png", ephemeral=False)
+    async with running_bot(double) as bot:
+        channel = bot.get_channel(text.id)
+        posted_by_member = await double.post_user_message(text, "my photo", attachments=[photo])
+        video = await channel.send(
+            "job 7 done",
+            file=discord.File(io.BytesIO(b"mp4"), "seedance-7.mp4"),
+            embed=discord.Embed(title="Job 7"),
+            nonce="job-7",
+        )
+        await (await channel.send("deleted")).delete()
+        latest = await channel.send("latest")
+        newest = [m async for m in channel.history(limit=10)]
+        right_after_member = [
+            m async for m in channel.history(after=discord.Object(posted_by_member.id), limit=1)
+        ]
+        around = [m async for m in channel.history(around=video, limit=3)]
+        before_latest = [m async for m in channel.history(before=latest, limit=1)]
+        fetched = await channel.fetch_message(video.id)
+        status, raw, _ = await _raw_with_headers(double, "GET", f"/channels/{text.id}/messages")
+        too_many = await _raw_with_headers(double, "GET", f"/channels/{text.id}/messages?limit=101")
+    assert [m.id for m in newest] == [latest.id, video.id, posted_by_member.id]
+    assert (newest[1].author.id, newest[1].content) == (bot.user.id, "job 7 done")
+    assert [a.filename for a in newest[1].attachments] == ["seedance-7.mp4"]
+    assert [e.title for e in newest[1].embeds] == ["Job 7"]
+    assert (newest[2].author.id, newest[2].attachments[0].filename) == (
+        double.guilds[0].owner.id,
+        "photo.png",
+    )
+    assert [m.id for m in right_after_member] == [video.id]  # the oldest after it, not the newest
+    assert sorted(m.id for m in around) == [posted_by_member.id, video.id, latest.id]
+    assert [m.id for m in before_latest] == [video.id]
+    # Discord echoes a nonce when the message is created, never when it is read back.
+    assert video.nonce == "job-7"
+    assert fetched.nonce is None
+    assert status == 200
+    assert [m["id"] for m in raw] == [str(latest.id), str(video.id), str(posted_by_member.id)]
+    assert all("nonce" not in m for m in raw)
+    assert (too_many[0], too_many[1]["code"]) == (400, 50035)
+
+
+async def test_history_without_read_message_history_is_empty() -> None:
+    no_history = discord.Permissions(read_message_history=True).value
+    guild = GuildSpec(channels=[ChannelSpec("general", bot_denied_permissions=no_history)])
+    async with DiscordDouble(guilds=[guild]) as double:
+        path = f"/channels/{guild.text_channel.id}/messages"
+        assert (await _raw_with_headers(double, "POST", path, json={"content": "posted"}))[0] == 200
+        assert (await _raw_with_headers(double, "GET", path))[:2] == (200, [])

@@ -1,5 +1,6 @@
 """A loopback Discord (REST + gateway + CDN) for end-to-end tests of a discord.py bot."""
 
+from .faults import HeldRequest, is_message_create, is_message_delete, is_message_edit, is_route
 from .interactions import CallbackRejectedError, CallbackType, InteractionHandle, InteractionType, OptionType
 from .model import (
     DEFAULT_BOT_PERMISSIONS,
@@ -18,6 +19,7 @@ from .model import (
     UserSpec,
     new_snowflake,
 )
+from .ratelimits import ChannelRateLimitStats, RateLimitStats
 from .server import DiscordDouble, GatewaySession
 
 __all__ = [
@@ -26,21 +28,28 @@ __all__ = [
     "MIB",
     "CallbackRejectedError",
     "CallbackType",
+    "ChannelRateLimitStats",
     "ChannelSpec",
     "ChannelType",
     "DiscordAPIError",
     "DiscordDouble",
     "GatewaySession",
     "GuildSpec",
+    "HeldRequest",
     "HostedFile",
     "Intents",
     "InteractionHandle",
     "InteractionType",
     "MessageFlags",
     "OptionType",
+    "RateLimitStats",
     "RecordedRequest",
     "StoredMessage",
     "UploadedFile",
     "UserSpec",
+    "is_message_create",
+    "is_message_delete",
+    "is_message_edit",
+    "is_route",
     "new_snowflake",
 ]

@@ -353,6 +353,11 @@ class RecordedRequest:
     status: int = 0
     response: Any = None
     interaction_id: int | None = None
+    # Headers the double answered with beyond Content-Type (rate-limit headers, Retry-After, Via).
+    response_headers: dict[str, str] = field(default_factory=dict)
+    # Held by ``hold_next`` before being applied; answered with no response at all (connection closed).
+    held: bool = False
+    dropped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -371,7 +376,8 @@ class RecordedRequest:
         return self.method == method and self.route == route
 
     def __repr__(self) -> str:
-        return f"<RecordedRequest {self.method} {self.path} -> {self.status} code={self.error_code}>"
+        dropped = " dropped" if self.dropped else ""
+        return f"<RecordedRequest {self.method} {self.path} -> {self.status} code={self.error_code}{dropped}>"
 
 
 @dataclass(eq=False)
@@ -387,6 +393,9 @@ class StoredMessage:
     deleted: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
     reactions: list[str] = field(default_factory=list)
+    # Discord echoes a nonce only in the create response and MESSAGE_CREATE, never when fetched later.
+    nonce: str | int | None = None
+    created_at: float = field(default_factory=time.monotonic)
 
     @property
     def id(self) -> int:

@@ -178,12 +178,13 @@ class RestApi:
         flags: int = 0,
         message_type: int = 0,
         message_id: int | None = None,
+        hosted: Sequence[HostedFile] = (),
     ) -> StoredMessage:
         message_id = message_id or new_snowflake()
         guild = self._guild_of(channel)
         content = body.get("content") or ""
         allowed = body.get("allowed_mentions")
-        attachments = self._host_uploads(files, body, channel.id)
+        attachments = [*hosted, *self._host_uploads(files, body, channel.id)]
         payload: dict[str, Any] = {
             "id": str(message_id),
             "channel_id": str(channel.id),
@@ -202,8 +203,6 @@ class RestApi:
         }
         if guild is not None:
             payload["guild_id"] = str(guild.id)
-        if body.get("nonce") is not None:
-            payload["nonce"] = body["nonce"]
         if body.get("message_reference"):
             payload["message_reference"] = {
                 "type": 0,
@@ -234,9 +233,11 @@ class RestApi:
             source=source,
             interaction_id=handle.id if handle else None,
             ephemeral=bool(flags & MessageFlags.EPHEMERAL),
+            nonce=body.get("nonce"),
         )
         self._messages[message_id] = message
         self._channel_messages[channel.id].append(message)
+        self._notify_message_created(message)
         return message
 
     def _edit_message(
@@ -308,25 +309,74 @@ class RestApi:
                     {"message_reference": field_error("MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")}
                 )
         if body.get("enforce_nonce") and body.get("nonce") is not None:
-            for earlier in self._channel_messages[channel.id]:
-                if earlier.payload.get("nonce") == body["nonce"] and earlier.source == "bot":
-                    return 200, earlier.payload
+            earlier = self._message_with_nonce(channel, body["nonce"])
+            if earlier is not None:
+                return 200, earlier.payload | {"nonce": earlier.nonce}
         message = self._create_message(
             channel=channel, author=self.bot_user, body=body, files=record.files, source="bot"
         )
         await self._announce_message(message)
-        return 200, message.payload
+        return 200, self._created_payload(message)
+
+    def _message_with_nonce(self, channel: ChannelSpec, nonce: str | int) -> StoredMessage | None:
+        """The bot's message in ``channel`` created with ``nonce`` within the dedup window, if any.
+
+        Discord: "checked for uniqueness in the past few minutes. If another message was created by the
+        same author with the same nonce, that message will be returned and no new message will be
+        created". The window runs from the earlier message's creation (``nonce_window_s``).
+        """
+        now = time.monotonic()
+        for earlier in reversed(self._channel_messages[channel.id]):
+            if now - earlier.created_at >= self.nonce_window_s:
+                break
+            if earlier.source == "bot" and earlier.nonce == nonce and not earlier.deleted:
+                return earlier
+        return None
+
+    @staticmethod
+    def _created_payload(message: StoredMessage) -> dict[str, Any]:
+        """The message as the create response and MESSAGE_CREATE carry it: with the nonce sent."""
+        if message.nonce is None:
+            return message.payload
+        return message.payload | {"nonce": message.nonce}
 
     async def _list_messages(self, record: RecordedRequest) -> Reply:
+        """``GET /channels/{id}/messages``: newest first, like Discord, with ``limit`` (1-100, default 50)
+        and one of ``before``, ``after`` (the ``limit`` messages right after it) or ``around``."""
         channel = self._lookup_channel(record)
-        self._require_view(channel)
-        visible = self.messages(channel)
-        if "after" in record.query:
-            visible = [m for m in visible if m.id > int(record.query["after"])]
-        if "before" in record.query:
-            visible = [m for m in visible if m.id < int(record.query["before"])]
-        limit = int(record.query.get("limit", 50))
-        return 200, [m.payload for m in reversed(visible)][:limit]
+        permissions = self._require_view(channel)
+        query = record.query
+        errors: dict[str, Any] = {}
+        limit_text = query.get("limit", "50")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            errors["limit"] = field_error("NUMBER_TYPE_MAX", "int value should be between 1 and 100.")
+        anchors: dict[str, int] = {}
+        for key in ("before", "after", "around"):
+            if key in query:
+                if not query[key].isdigit():
+                    errors[key] = field_error("NUMBER_TYPE_COERCE", f'Value "{query[key]}" is not snowflake.')
+                else:
+                    anchors[key] = int(query[key])
+        if errors:
+            raise invalid_form_body(errors)
+        # Without Read Message History Discord answers with an empty list, not an error.
+        if not _has(permissions, read_message_history=True):
+            return 200, []
+        limit = int(limit_text)
+        oldest_first = self.messages(channel)
+        # Discord honours one anchor, in this order of precedence.
+        if "around" in anchors:
+            pivot = anchors["around"]
+            newer = [m for m in oldest_first if m.id > pivot][: limit // 2]
+            rest = [m for m in oldest_first if m.id <= pivot][-(limit - len(newer)) :]
+            page = rest + newer
+        elif "before" in anchors:
+            page = [m for m in oldest_first if m.id < anchors["before"]][-limit:]
+        elif "after" in anchors:
+            page = [m for m in oldest_first if m.id > anchors["after"]][:limit]
+        else:
+            page = oldest_first[-limit:]
+        return 200, [message.payload for message in reversed(page)]
 
     async def _get_message(self, record: RecordedRequest) -> Reply:
         channel = self._lookup_channel(record)

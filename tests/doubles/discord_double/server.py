@@ -4,6 +4,10 @@ A real discord.py client runs against it unmodified once ``Route.BASE`` and
 ``DiscordWebSocket.DEFAULT_GATEWAY`` point here (see ``DiscordDouble.patch_client_endpoints``). Every
 REST request is recorded with what the double answered; Discord's rules (interaction deadlines, message
 limits, upload limits, threads, rate limits) are enforced with Discord's real status codes and bodies.
+Message creates, edits and deletes share a per-channel bucket (5 per 5 s by default) with Discord's
+rate-limit headers. Tests can inject faults: 429s (``rate_limit_next``), server errors (``fail_next``),
+responses lost after the request was applied (``drop_after_accept_next``), requests held in flight
+(``hold_next``) and hooks on message creation (``on_message_created``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import copy
 import hashlib
 import hmac
 import json
-import math
 import mimetypes
 import re
 import secrets
@@ -33,6 +36,7 @@ import yarl
 from aiohttp import WSMsgType, web
 from aiohttp.web_request import FileField
 
+from .faults import Faults, HeldRequest, InjectedFailure, failure_response
 from .interactions import (
     InteractionHandle,
     InteractionType,
@@ -59,6 +63,12 @@ from .payloads import (
     guild_create_payload,
     member_payload,
 )
+from .ratelimits import (
+    MESSAGE_BUCKET_ROUTES,
+    ChannelBuckets,
+    RateLimitStats,
+    rate_limit_reply,
+)
 from .rest import DM_UPLOAD_LIMIT, Reply, RestApi
 
 T = TypeVar("T")
@@ -79,6 +89,13 @@ class _RateLimitedError(Exception):
     def __init__(self, rule: _RateLimitRule) -> None:
         super().__init__("rate limited")
         self.rule = rule
+
+
+class _BucketLimitedError(Exception):
+    def __init__(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+        super().__init__("channel bucket exhausted")
+        self.body = body
+        self.headers = headers
 
 
 class GatewaySession:
@@ -143,6 +160,8 @@ class DiscordDouble(RestApi):
         allowed_privileged_intents: int = 0,
         strict_commands: bool = True,
         daily_command_create_cap: int = 200,
+        channel_rate_limit: tuple[int, float] | None = (5, 5.0),
+        nonce_window_s: float = 5 * 60.0,
     ) -> None:
         self.guilds: list[GuildSpec] = list(guilds) if guilds is not None else [GuildSpec()]
         self.bot_user = bot_user or UserSpec("seedance-bot", bot=True)
@@ -153,6 +172,10 @@ class DiscordDouble(RestApi):
         self.allowed_privileged_intents = allowed_privileged_intents
         self.strict_commands = strict_commands
         self.daily_command_create_cap = daily_command_create_cap
+        # (requests, seconds) per channel shared by message create/edit/delete; None = no such limit.
+        self.channel_rate_limit = channel_rate_limit
+        # How long a create with ``enforce_nonce`` returns the earlier message sent with the same nonce.
+        self.nonce_window_s = nonce_window_s
 
         self.requests: list[RecordedRequest] = []
         self.identifies: list[dict[str, Any]] = []
@@ -176,6 +199,12 @@ class DiscordDouble(RestApi):
         self._interactions_by_id: dict[int, InteractionHandle] = {}
         self._interactions_by_token: dict[str, InteractionHandle] = {}
         self._rate_limits: list[_RateLimitRule] = []
+        self._injected_429s = 0
+        self._buckets = ChannelBuckets(*channel_rate_limit) if channel_rate_limit is not None else None
+        self._faults = Faults()
+        self._created_hooks: list[
+            tuple[Callable[[StoredMessage], bool], Callable[[StoredMessage], object]]
+        ] = []
         self._waiters: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._resumable: dict[str, GatewaySession] = {}
         self._cdn_key = secrets.token_bytes(16)
@@ -199,7 +228,8 @@ class DiscordDouble(RestApi):
         self.base_url = f"http://{host}:{port}"
 
     async def close(self) -> None:
-        """Close open gateway connections and stop the server."""
+        """Close open gateway connections and stop the server (held requests are dropped)."""
+        self._faults.release_all()
         for session in list(self.sessions):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await session.websocket.close(code=1001, message=b"double shutting down")
@@ -392,10 +422,13 @@ class DiscordDouble(RestApi):
         guild = self._guild_by_id.get(channel.guild_id) if channel.guild_id else None
         author = user or (guild.members[0] if guild else channel.recipients[0])
         message = self._create_message(
-            channel=channel, author=author, body={"content": content}, files=[], source="user"
+            channel=channel,
+            author=author,
+            body={"content": content},
+            files=[],
+            source="user",
+            hosted=attachments,
         )
-        message.attachments = list(attachments)
-        message.payload["attachments"] = [hosted.payload() for hosted in attachments]
         await self._announce_message(message)
         self._wake()
         return message
@@ -410,6 +443,87 @@ class DiscordDouble(RestApi):
     ) -> None:
         """Answer the next ``count`` requests matching ``predicate`` (any, if None) with a 429."""
         self._rate_limits.append(_RateLimitRule(predicate or (lambda _: True), retry_after, is_global, count))
+
+    def rate_limit_stats(self) -> RateLimitStats:
+        """What rate limiting did so far: per channel the peak accepted per window and the 429s served."""
+        limit, period_s = self.channel_rate_limit or (None, None)
+        channels = self._buckets.stats() if self._buckets is not None else {}
+        return RateLimitStats(
+            limit=limit,
+            period_s=period_s,
+            channels=channels,
+            rate_limited=sum(stats.rate_limited for stats in channels.values()),
+            injected_rate_limited=self._injected_429s,
+        )
+
+    def fail_next(
+        self,
+        predicate: Callable[[RecordedRequest], bool] | None = None,
+        *,
+        status: int = 503,
+        count: int = 1,
+        body: str | dict[str, Any] | None = None,
+    ) -> None:
+        """Answer the next ``count`` requests matching ``predicate`` (any, if None) with ``status``.
+
+        Nothing is applied (no message is created). The body is what Discord's edge sends: for 503 the
+        text/plain "upstream connect error ..." of its proxy, otherwise ``{"message": "500: Internal
+        Server Error", "code": 0}``-style JSON; ``body`` overrides it (a str is sent as text/plain).
+        discord.py raises ``discord.DiscordServerError`` at once for a 503, but retries a 500, 502 or 504
+        up to four times (sleeping 1, 3, 5, 7 s): ``count=1`` of those is absorbed after a 1 s wait.
+        """
+        self._faults.add_failure(predicate, status, count, body)
+
+    def drop_after_accept_next(
+        self, predicate: Callable[[RecordedRequest], bool] | None = None, *, count: int = 1
+    ) -> None:
+        """Apply the next ``count`` matching requests, then close the connection without answering.
+
+        The message IS created, stored and announced on the gateway (``on_message_created`` hooks run)
+        and the request is recorded with ``dropped=True``, but the client never gets the response:
+        discord.py's call raises ``aiohttp.ServerDisconnectedError`` (not a ``discord.HTTPException``,
+        and not retried for POST/PATCH; aiohttp itself resends a DELETE once on a reused connection).
+        """
+        self._faults.add_drop(predicate, count)
+
+    def hold_next(self, predicate: Callable[[RecordedRequest], bool] | None = None) -> HeldRequest:
+        """Hold the next matching request (body fully received) before the double applies it.
+
+        ``await handle.arrived()`` returns once it is held; ``handle.release()`` applies and answers it
+        (rate limit included, judged at that moment), ``handle.drop()`` discards it and closes the
+        connection. Meant for crash tests that kill the bot while its request is in flight.
+        """
+        return self._faults.add_hold(predicate)
+
+    def on_message_created(
+        self,
+        callback: Callable[[StoredMessage], object],
+        predicate: Callable[[StoredMessage], bool] | None = None,
+    ) -> Callable[[], None]:
+        """Call ``callback(message)`` synchronously whenever a matching message is created.
+
+        It runs as soon as the message is stored - before MESSAGE_CREATE goes out on the gateway and
+        before the HTTP response is written - so a crash test can kill the bot right there. Returns a
+        function that removes the hook.
+        """
+        entry = (predicate or (lambda _: True), callback)
+        self._created_hooks.append(entry)
+
+        def remove() -> None:
+            if entry in self._created_hooks:
+                self._created_hooks.remove(entry)
+
+        return remove
+
+    def _notify_message_created(self, message: StoredMessage) -> None:
+        for predicate, callback in list(self._created_hooks):
+            if predicate(message):
+                callback(message)
+
+    async def nonce_window_over(self, message: StoredMessage) -> None:
+        """Return once a resend with ``message``'s nonce would create a new message."""
+        # Wall-clock time by definition: nothing else to await.
+        await asyncio.sleep(max(0.0, message.created_at + self.nonce_window_s - time.monotonic()))
 
     async def dispatch_event(self, event: str, data: dict[str, Any], *, intent: int | None = None) -> None:
         """Send a gateway DISPATCH to every connected client (with ``intent``, if given)."""
@@ -759,6 +873,8 @@ class DiscordDouble(RestApi):
             at=time.monotonic(),
         )
         headers: dict[str, str] = {}
+        response: web.Response | None = None
+        drop = False
         try:
             try:
                 record.json, record.files = await self._read_body(request)
@@ -768,20 +884,58 @@ class DiscordDouble(RestApi):
             if needs_bot_auth and record.authorization != f"Bot {self.token}":
                 raise DiscordAPIError(401, 0, "401: Unauthorized")
             self._apply_injected_rate_limit(record)
+            failure = Faults.take(self._faults.failures, record)
+            if failure is not None:
+                raise InjectedFailure(failure)
+            hold = Faults.take(self._faults.holds, record)
+            if hold is not None and hold.hold is not None:
+                record.held = True
+                if not await hold.hold.hold(record, request.transport):
+                    return self._drop_connection(request, record)
+            headers = self._admit_to_channel_bucket(record)
+            drop = Faults.take(self._faults.drops, record) is not None
             status, body = await handler(record)
         except DiscordAPIError as error:
             status, body = error.status, error.body()
         except _RateLimitedError as limited:
+            self._injected_429s += 1
             status, body, headers = 429, *self._rate_limit_reply(limited.rule)
+        except _BucketLimitedError as limited:
+            status, body, headers = 429, limited.body, limited.headers
+        except InjectedFailure as injected:
+            body, response = failure_response(injected.rule.status, injected.rule.body)
+            status = injected.rule.status
         except Exception as error:
             # A body the double cannot digest. Answering 500 would make discord.py retry for ~25 s,
             # so answer like Discord does for malformed bodies and keep the traceback for the test.
             self.internal_errors.append(traceback.format_exc())
             status, body = 400, {"code": 50035, "message": f"Invalid Form Body (double: {error!r})"}
-        record.status, record.response = status, body
+        record.status, record.response, record.response_headers = status, body, headers
+        if drop:
+            return self._drop_connection(request, record)
         self.requests.append(record)
         self._wake()
-        return self._json_response(status, body, headers)
+        return response or self._json_response(status, body, headers)
+
+    def _drop_connection(self, request: web.Request, record: RecordedRequest) -> web.Response:
+        """Record ``record`` as dropped and close its connection: the client gets no response at all."""
+        record.dropped = True
+        self.requests.append(record)
+        self._wake()
+        if request.transport is not None:
+            request.transport.abort()
+        # aiohttp cannot write this to the aborted transport; the client sees the connection close.
+        return web.Response(status=204)
+
+    def _admit_to_channel_bucket(self, record: RecordedRequest) -> dict[str, str]:
+        """Count a message create/edit/delete against its channel's bucket; its headers, or a 429."""
+        if self._buckets is None or (record.method, record.route) not in MESSAGE_BUCKET_ROUTES:
+            return {}
+        admission = self._buckets.admit(record.params["channel_id"])
+        if not admission.allowed:
+            body, headers = rate_limit_reply(admission.retry_after, bucket_headers=admission.headers)
+            raise _BucketLimitedError(body, headers)
+        return admission.headers
 
     def _route(self, record: RecordedRequest) -> tuple[Handler, bool]:
         path_known = False
@@ -807,24 +961,7 @@ class DiscordDouble(RestApi):
 
     @staticmethod
     def _rate_limit_reply(rule: _RateLimitRule) -> tuple[dict[str, Any], dict[str, str]]:
-        body = {
-            "message": "You are being rate limited.",
-            "retry_after": rule.retry_after,
-            "global": rule.is_global,
-        }
-        headers = {
-            "Retry-After": str(math.ceil(rule.retry_after)),
-            "X-RateLimit-Limit": "5",
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": f"{time.time() + rule.retry_after:.3f}",
-            "X-RateLimit-Reset-After": f"{rule.retry_after:.3f}",
-            "X-RateLimit-Scope": "global" if rule.is_global else "user",
-            # discord.py only honours a 429 that came through Discord's proxy (else: Cloudflare ban).
-            "Via": "1.1 google",
-        }
-        if rule.is_global:
-            headers["X-RateLimit-Global"] = "true"
-        return body, headers
+        return rate_limit_reply(rule.retry_after, is_global=rule.is_global)
 
     # ------------------------------------------------------------------ CDN
 
@@ -1002,7 +1139,7 @@ class DiscordDouble(RestApi):
         channel = self._channels[message.channel_id]
         intent = Intents.DIRECT_MESSAGES if channel.type == ChannelType.DM else Intents.GUILD_MESSAGES
         for session in [s for s in self.sessions if s.ready and (s.intents or 0) & intent]:
-            event = copy.deepcopy(message.payload)
+            event = copy.deepcopy(self._created_payload(message))
             exempt = (
                 channel.type == ChannelType.DM
                 or int(event["author"]["id"]) == self.bot_user.id
