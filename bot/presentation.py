@@ -121,6 +121,11 @@ def request_card(request: VideoRequest, model_name: str, requester_mention: str)
     )
 
 
+def status_card_title_prefix(job: Job) -> str:
+    """How every status card of the job begins its title, whatever its state."""
+    return f"Video #{job.id} · "
+
+
 def status_card(job: Job, model_name: str) -> Card:
     """The status message of a job: the prompt, its options, where it stands."""
     request = job.request
@@ -135,7 +140,7 @@ def status_card(job: Job, model_name: str) -> Card:
         notes = "\n".join(job.first_frame.notes)
         fields.append(Field("Image", truncate(notes, EMBED_FIELD_LIMIT), inline=False))
     return Card(
-        title=f"Video #{job.id} · {state_label(job.state)}",
+        title=f"{status_card_title_prefix(job)}{state_label(job.state)}",
         description=truncate(request.prompt, EMBED_DESCRIPTION_LIMIT),
         colour=state_colour(job.state),
         fields=tuple(fields),

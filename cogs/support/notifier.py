@@ -13,6 +13,7 @@ never awaited by the poller.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -31,6 +32,7 @@ from bot.presentation import (
     ended_marker,
     ended_message,
     status_card,
+    status_card_title_prefix,
     too_large_message,
 )
 from cogs.embeds import card_embed
@@ -163,10 +165,15 @@ class DiscordNotifier:
 
     async def job_ended(self, job: Job) -> None:
         """Show the ending on the status card and tell the member under it (once, even after a crash)."""
+        if job.status_message_id is None:
+            # A crash between posting the card and recording it leaves a card only its title can find.
+            card = await self._find_card(job)
+            if card is None:
+                await self._answer_requester(job)
+                return  # nothing was posted for this request: the private answer is all there is
+            job = dataclasses.replace(job, status_message_id=card.id)
         self._board.show(job, final=True)
         await self._answer_requester(job)
-        if job.status_message_id is None:
-            return  # nothing was posted for this request: the private answer above is all there is
         marker = ended_marker(job)
         for channel_id in self._targets(job):
             if await self._find_own_post(job, channel_id, lambda message: marker in message.content):
@@ -203,6 +210,16 @@ class DiscordNotifier:
             )
         except discord.HTTPException as error:
             log.info("job %s: could not answer its requester privately: %s", job.id, error)
+
+    async def _find_card(self, job: Job) -> discord.Message | None:
+        if job.requester.channel_id is None:
+            return None
+        title = status_card_title_prefix(job)
+        return await self._find_own_post(
+            job,
+            job.requester.channel_id,
+            lambda message: any((embed.title or "").startswith(title) for embed in message.embeds),
+        )
 
     async def _find_own_post(
         self, job: Job, channel_id: int, matches: Callable[[discord.Message], bool]
@@ -273,7 +290,12 @@ class DiscordNotifier:
         card = status_card(job, self._bot.model_name(job.model))
         # A /video job has no first frame: its status message shows reference files, not a thumbnail.
         thumbnail = f"attachment://{frame_filename(job.first_frame)}" if job.first_frame else None
-        await message.edit(embed=card_embed(card, thumbnail_url=thumbnail))
+        embed = card_embed(card, thumbnail_url=thumbnail)
+        if not job.state.is_final:
+            await message.edit(embed=embed)  # a newer state will follow: not worth a retry
+            return
+        # The last state stays on the card for good: ride out Discord's hiccups for it.
+        await self._retrying(f"showing the end of job {job.id}", lambda: message.edit(embed=embed))
 
     def _targets(self, job: Job) -> list[int]:
         # A thread started from a message has the message's id: a thread opened just before a crash, and
