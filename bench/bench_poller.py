@@ -125,6 +125,12 @@ class RecordingNotifier:
     async def job_ended(self, job: Job) -> None:
         self.ended += 1
 
+    async def find_delivery(self, job: Job) -> str | None:
+        return None
+
+    async def video_delivered(self, job: Job) -> None:
+        pass
+
 
 class CountingStore(JobStore):
     """A JobStore that counts its reads and writes and signals when `target` jobs reached `target_state`."""
@@ -147,9 +153,9 @@ class CountingStore(JobStore):
         self.reads += 1
         return await super().get(job_id)
 
-    async def active_jobs(self, origin: JobOrigin | None = None) -> list[Job]:
+    async def open_jobs(self, origin: JobOrigin | None = None) -> list[Job]:
         self.reads += 1
-        return await super().active_jobs(origin)
+        return await super().open_jobs(origin)
 
     async def transition(
         self, job_id: int, to: JobState, *, expected: Collection[JobState] | None = None, **fields: Any
@@ -232,6 +238,7 @@ async def build_database(
                 state=JobState.DELIVERED.value,
                 next_poll_at=None,
                 finished_at=now,
+                announced_at=now,
                 delivery_ref=f"message-{i}",
             )
             rows.append([values[c] for c in columns])
@@ -405,7 +412,8 @@ async def measure_throughput(path: Path, folder: Path) -> dict[int, dict[str, fl
                     await conn.execute(
                         "UPDATE jobs SET state = 'queued', next_poll_at = ?, video_url = NULL, "
                         "delivery_ref = NULL, video_bytes = NULL, finished_at = NULL, cost_usd = NULL, "
-                        "progress_percent = NULL, poll_failures = 0",
+                        "progress_percent = NULL, poll_failures = 0, announced_at = NULL, "
+                        "lease_owner = NULL, lease_expires_at = NULL",
                         (time.time() - 1.0,),
                     )
                     notifier = RecordingNotifier()

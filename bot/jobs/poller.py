@@ -138,20 +138,21 @@ class JobPoller:
             raise RuntimeError("the poller is already running")
         now = self._clock()
         wanted = [job for job in await self._store.open_jobs() if self._job_filter(job)]
-        claimed = await self._store.claim(
-            [job.id for job in wanted], self._owner, until=self.lease_until(), take_over=take_over
+        taken = set(
+            await self._store.claim(
+                [job.id for job in wanted], self._owner, until=self.lease_until(), take_over=take_over
+            )
         )
-        for job in claimed:
-            self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
-        taken = {job.id for job in claimed}
         for job in wanted:
-            if job.id not in taken:
+            if job.id in taken:
+                self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
+            else:
                 self._schedule(job.id, self._look_again_at(job, now))
         self._loop_task = asyncio.create_task(self._run(), name="job-poller")
         self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
-        if claimed:
-            log.info("poller resumed %d open job(s)", len(claimed))
-        return len(claimed)
+        if taken:
+            log.info("poller resumed %d open job(s)", len(taken))
+        return len(taken)
 
     def track(self, job: Job) -> None:
         """Start driving a job that was just submitted."""
@@ -255,9 +256,9 @@ class JobPoller:
         now = self._clock()
         if job.lease_owner == self._owner and (job.lease_expires_at or 0) > now:
             return job
-        claimed = await self._store.claim([job_id], self._owner, until=self.lease_until())
-        if claimed:
-            return claimed[0]
+        until = self.lease_until()
+        if await self._store.claim([job_id], self._owner, until=until):
+            return replace(job, lease_owner=self._owner, lease_expires_at=until)
         return self._look_again_at(job, now)
 
     def _look_again_at(self, job: Job, now: float) -> float:

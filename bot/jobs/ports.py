@@ -143,8 +143,8 @@ class JobStore(Protocol):
 
     async def claim(
         self, job_ids: Sequence[int], owner: str, *, until: float, take_over: bool = False
-    ) -> list[Job]:
-        """Take the lease of each open job that is free, expired or already `owner`'s; return those taken.
+    ) -> list[int]:
+        """Take the lease of each open job that is free, expired or already `owner`'s; return their ids.
 
         `take_over` takes live leases too: for an operator who says "this job is mine now" (`wait`).
         """

@@ -150,14 +150,14 @@ class SqliteJobStore:
 
     async def claim(
         self, job_ids: Sequence[int], owner: str, *, until: float, take_over: bool = False
-    ) -> list[Job]:
-        """Take the lease of each open job that is free, expired or already `owner`'s; return those taken.
+    ) -> list[int]:
+        """Take the lease of each open job that is free, expired or already `owner`'s; return their ids.
 
         `take_over` takes live leases too: for an operator who says "this job is mine now" (`wait`).
         """
         if not job_ids:
             return []
-        claimed: list[Job] = []
+        claimed: list[int] = []
         now = self._clock()
         # Chunks keep each statement under SQLite's parameter limit and each write short.
         for start in range(0, len(job_ids), 500):
@@ -170,12 +170,12 @@ class SqliteJobStore:
                     UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
                     WHERE id IN ({placeholders}) AND announced_at IS NULL
                       AND (? OR lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)
-                    RETURNING *
+                    RETURNING id
                     """,
                     (owner, until, *chunk, take_over, owner, now),
                 ) as cursor,
             ):
-                claimed += [_row_to_job(row) for row in await cursor.fetchall()]
+                claimed += [row[0] for row in await cursor.fetchall()]
         return claimed
 
     async def renew_leases(self, owner: str, *, until: float) -> int:
