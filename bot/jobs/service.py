@@ -321,10 +321,12 @@ class JobService:
         job = await self._send(job, prepared, posted.urls)
         if job.state.is_final:
             return job
+        # Tracked before the thread is opened, so nothing that happens there can strand a paid job; a video
+        # ready before the thread is recorded still finds it (a thread has its message's id).
+        self._tracker.track(job)
         thread_id = await publisher.open_thread(job)
         if thread_id is not None:
             job = await self._store.annotate(job.id, thread_id=thread_id) or job
-        self._tracker.track(job)
         return job
 
     async def submit(

@@ -128,6 +128,7 @@ async def test_the_request_is_stored_with_its_credits_before_anything_is_posted(
     assert job.reply_handle == "app:token"
     assert job.submit_started_at is not None
     assert [t.id for t in tracker.tracked] == [job.id]
+    assert tracker.tracked[0].thread_id is None  # tracked before the thread was opened
     assert provider.submissions[0].first_frame.url == "https://cdn.test/first-frame.png"
 
 
