@@ -36,6 +36,7 @@ from bot.providers.errors import ProviderError
 from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
 from cogs.embeds import reply_privately
+from cogs.support.intake import Intake
 from cogs.support.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class SeedanceBot(commands.Bot):
         self.runtime = runtime
         settings = runtime.settings
         self.notifier = DiscordNotifier(self, retry_deadline_s=settings.discord_retry_s)
+        self.intake = Intake(self)
         self.jobs, self.poller = build_job_engine(
             runtime,
             self.notifier,
@@ -144,8 +146,16 @@ class SeedanceBot(commands.Bot):
         """Load the cogs, resume every job, and sync commands when they changed."""
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        interrupted = (
+            await self.intake.answer_interrupted()
+        )  # before the poller: stored jobs answer themselves
+        if interrupted:
+            log.info("told %d member(s) their request was cut short by a restart", interrupted)
         resumed = await self.poller.start()
         log.info("resumed %d job(s) from the store", resumed)
+        repainted = await self.notifier.repaint_stale_cards()
+        if repainted:
+            log.info("repainting %d status card(s) left stale by a crash", repainted)
         if self.callbacks is not None:
             await self.callbacks.server.start()
         await self.sync_commands()

@@ -221,6 +221,16 @@ class AnimateCog(commands.Cog):
         inputs: Inputs,
     ) -> None:
         """Hand the request to the service, which runs the whole flow; tell the member where it stands."""
+        async with self.bot.intake.receiving(interaction):
+            await self._run(interaction, model_key, options, inputs)
+
+    async def _run(
+        self,
+        interaction: discord.Interaction,
+        model_key: str | None,
+        options: RequestedOptions,
+        inputs: Inputs,
+    ) -> None:
         member = member_of(interaction)
         publisher = DiscordPublisher(self.bot, interaction)
         order = VideoOrder(

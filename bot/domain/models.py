@@ -259,6 +259,8 @@ class Job:
     announced_at: float | None = None
     #: The front end's handle for answering the requester privately (see NewJob.reply_handle).
     reply_handle: str | None = None
+    #: When the status card was last shown in the job's final state (None: not yet, or no card).
+    card_final_at: float | None = None
 
     @property
     def model(self) -> str:

@@ -1,9 +1,15 @@
 """JobPoller: one background task that drives every job of its process to an end, and announces the end.
 
 Jobs wait in a heap ordered by due time, so a tick touches only the jobs that are due: thousands of jobs in
-flight cost what the due ones cost. At most `max_concurrency` jobs are worked on at once, and calls for one
-job never overlap. Every state change goes through the store's guarded transitions, so the poller can be
-killed at any point and a new process resumes from the rows:
+flight cost what the due ones cost. At most `max_concurrency` steps run at once, and calls for one job never
+overlap. Every state change goes through the store's guarded transitions, so the poller can be killed at any
+point and a new process resumes from the rows:
+
+- batching: where a provider can report many jobs in one call (`BatchStatusProvider`: ModelArk's task
+  list), the jobs of that provider that are due at the same moment and were last seen QUEUED or RUNNING are
+  taken off the heap together (up to its batch size) and polled by one step with one call; each job's answer
+  then goes through the same per-job logic as a single poll. Nothing waits to fill a batch: it holds what is
+  due now, and a batch of one is an ordinary single poll;
 
 - ownership: the poller drives only jobs whose lease it holds (`bot.jobs.ports`), renews all its leases in
   one statement every few seconds, and names itself in every transition, so two processes sharing a
@@ -25,14 +31,14 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import assert_never
 
 import httpx
 
-from bot.domain.catalogue import Catalogue
+from bot.domain.catalogue import Catalogue, ModelSpec
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobState, ProviderName
 from bot.jobs.download import download_bytes, download_video
@@ -41,7 +47,13 @@ from bot.jobs.explain import describe_failure
 from bot.jobs.notifier import Notifier
 from bot.jobs.ports import JobStore
 from bot.jobs.schedule import failure_delay, next_poll_delay
-from bot.providers.base import ProviderState, ProviderStatus, VideoProvider
+from bot.providers.base import (
+    BatchStatusProvider,
+    ProviderState,
+    ProviderStatus,
+    VideoProvider,
+    batch_status_provider,
+)
 from bot.providers.errors import ProviderError, ProviderNotFoundError
 
 log = logging.getLogger(__name__)
@@ -87,6 +99,12 @@ class JobPoller:
         self._owner = owner or new_owner_id()
         self._lease_s = lease_s
         self._providers = providers
+        # The providers that can report many jobs in one call, found once: the others are never batched.
+        self._batchers: dict[ProviderName, BatchStatusProvider] = {}
+        for name, provider in providers.items():
+            batcher = batch_status_provider(provider)
+            if batcher is not None:
+                self._batchers[name] = batcher
         self._catalogue = catalogue
         self._notifier = notifier
         self._http = http
@@ -101,7 +119,11 @@ class JobPoller:
         self._due: dict[
             int, float
         ] = {}  # job id -> its current due time; heap entries that disagree are stale
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._in_flight: dict[int, asyncio.Task[None]] = {}  # job id -> the step (single or batch) driving it
+        self._steps: set[asyncio.Task[None]] = set()  # running steps: each takes one slot of max_concurrency
+        # job id -> its batch-capable provider, for jobs last seen QUEUED or RUNNING with a provider job id:
+        # the jobs `_run` may poll in a batch. Only a hint (the batch step reads every row before polling).
+        self._batchable: dict[int, ProviderName] = {}
         self._look_again: dict[int, float] = {}  # job id -> due time asked for while its step was running
         self._announce_failures: dict[int, int] = {}
         self._wake = asyncio.Event()
@@ -144,6 +166,7 @@ class JobPoller:
             )
         )
         for job in wanted:
+            self._note(job)
             if job.id in taken:
                 self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
             else:
@@ -157,6 +180,7 @@ class JobPoller:
     def track(self, job: Job) -> None:
         """Start driving a job that was just submitted."""
         if self._job_filter(job):
+            self._note(job)
             self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else self._clock())
 
     def poll_now(self, job_id: int) -> None:
@@ -170,8 +194,8 @@ class JobPoller:
         if self._loop_task is not None:
             await self._loop_task
             self._loop_task = None
-        if self._in_flight:
-            _, still_running = await asyncio.wait(list(self._in_flight.values()), timeout=STOP_GRACE_S)
+        if self._steps:
+            _, still_running = await asyncio.wait(list(self._steps), timeout=STOP_GRACE_S)
             for task in still_running:
                 task.cancel()
             for task in still_running:
@@ -204,42 +228,80 @@ class JobPoller:
         heapq.heappush(self._heap, (due, job_id))
         self._wake.set()
 
+    def _note(self, job: Job) -> None:
+        """Remember whether `job` may be polled in a batch: QUEUED or RUNNING at a batch-capable provider."""
+        if (
+            job.state in (JobState.QUEUED, JobState.RUNNING)
+            and job.provider_job_id is not None
+            and job.provider in self._batchers
+        ):
+            self._batchable[job.id] = job.provider
+        else:
+            self._batchable.pop(job.id, None)
+
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
             now = self._clock()
-            while self._heap and len(self._in_flight) < self._max_concurrency:
+            # Batches being filled in this pass, by provider; each already counts as one slot.
+            filling: dict[ProviderName, list[int]] = {}
+            while self._heap:
                 due, job_id = self._heap[0]
                 if self._due.get(job_id) != due:
                     heapq.heappop(self._heap)  # stale: the job was rescheduled
                     continue
                 if due > now:
                     break
+                provider = self._batchable.get(job_id)
+                if provider is not None and provider in filling:
+                    # Joins a batch whose slot is already counted.
+                    heapq.heappop(self._heap)
+                    del self._due[job_id]
+                    batch = filling[provider]
+                    batch.append(job_id)
+                    if len(batch) >= self._batchers[provider].max_status_batch:
+                        self._launch(filling.pop(provider), provider)
+                    continue
+                if len(self._steps) + len(filling) >= self._max_concurrency:
+                    break
                 heapq.heappop(self._heap)
                 del self._due[job_id]
-                self._in_flight[job_id] = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+                if provider is not None:
+                    filling[provider] = [job_id]
+                else:
+                    self._launch([job_id], None)
+            for provider, batch in filling.items():
+                self._launch(batch, provider)
             timeout = None
-            if self._heap and len(self._in_flight) < self._max_concurrency:
+            if self._heap and len(self._steps) < self._max_concurrency:
                 timeout = max(0.0, self._heap[0][0] - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _drive(self, job_id: int) -> None:
-        next_due: float | None = None
-        try:
-            job = await self._lease(job_id)
-            if isinstance(job, float):
-                next_due = job  # another process holds it: look again when its lease would expire
-            elif job is not None and self._job_filter(job):
-                next_due = await self._advance(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("job %s: unexpected error while driving it; retrying later", job_id)
-            next_due = self._clock() + failure_delay(self._poll_interval_s, 3, None)
-        finally:
-            del self._in_flight[job_id]
-            self._wake.set()
+    def _launch(self, job_ids: list[int], provider: ProviderName | None) -> None:
+        """Start one step for `job_ids`: a single poll, or a batch poll of several jobs of `provider`."""
+        if provider is None or len(job_ids) == 1:
+            # One job costs one call either way, and the single call tells a lost job from a missing one.
+            [job_id] = job_ids
+            task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+        else:
+            task = asyncio.create_task(self._drive_batch(provider, job_ids), name=f"jobs-{job_ids[0]}+")
+        self._steps.add(task)
+        task.add_done_callback(self._step_done)
+        for job_id in job_ids:
+            self._in_flight[job_id] = task
+
+    def _step_done(self, task: asyncio.Task[None]) -> None:
+        self._steps.discard(task)
+        self._wake.set()  # a slot is free
+
+    def _release(self, job_id: int) -> None:
+        """The job's step is over (or cancelled): calls for it may start again."""
+        del self._in_flight[job_id]
+        self._wake.set()
+
+    def _reschedule(self, job_id: int, next_due: float | None) -> None:
+        """After the job's step: schedule it for `next_due` or for a look asked for meanwhile, if any."""
         asked = self._look_again.pop(job_id, None)
         if asked is not None and next_due is not None:
             next_due = min(next_due, asked)
@@ -247,6 +309,138 @@ class JobPoller:
             next_due = asked  # the step thought the job was over; a callback says look once more
         if next_due is not None and not self._stopping:
             self._schedule(job_id, next_due)
+        else:
+            self._batchable.pop(job_id, None)
+
+    async def _drive(self, job_id: int) -> None:
+        next_due: float | None = None
+        try:
+            next_due = await self._step(job_id)
+        finally:
+            self._release(job_id)
+        self._reschedule(job_id, next_due)
+
+    async def _step(self, job_id: int) -> float | None:
+        """One step of one job; when to look at it next, or None when it is over."""
+        try:
+            job = await self._lease(job_id)
+            if isinstance(job, float):
+                return job  # another process holds it: look again when its lease would expire
+            if job is not None and self._job_filter(job):
+                return await self._advance(job)
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: unexpected error while driving it; retrying later", job_id)
+            return self._clock() + failure_delay(self._poll_interval_s, 3, None)
+
+    async def _drive_batch(self, provider: ProviderName, job_ids: Sequence[int]) -> None:
+        """Poll several jobs of one provider with one call; each job is released the moment it is done."""
+        unfinished = dict.fromkeys(job_ids)
+
+        def finish(job_id: int, next_due: float | None) -> None:
+            del unfinished[job_id]
+            self._release(job_id)
+            self._reschedule(job_id, next_due)
+
+        try:
+            await self._poll_batch(self._batchers[provider], job_ids, finish)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("jobs %s: unexpected error while polling them together; retrying later", job_ids)
+            due = self._clock() + failure_delay(self._poll_interval_s, 3, None)
+            for job_id in list(unfinished):
+                finish(job_id, due)
+        finally:
+            for job_id in unfinished:  # cancelled (stop): released, not rescheduled, like a single step
+                self._release(job_id)
+
+    async def _poll_batch(
+        self,
+        provider: BatchStatusProvider,
+        job_ids: Sequence[int],
+        finish: Callable[[int, float | None], None],
+    ) -> None:
+        # Each job's lease is checked as for a single poll; a job that cannot be polled in this batch goes
+        # back to the heap at once, unmarked, so that the single-job path takes its next step.
+        polled: dict[str, tuple[Job, ModelSpec]] = {}  # provider job id -> the job and its model
+        now = self._clock()
+        for job_id in job_ids:
+            try:
+                job = await self._lease(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job %s: unexpected error while driving it; retrying later", job_id)
+                finish(job_id, self._clock() + failure_delay(self._poll_interval_s, 3, None))
+                continue
+            if job is None or isinstance(job, float):
+                finish(job_id, job)
+                continue
+            if not self._job_filter(job):
+                finish(job_id, None)
+                continue
+            spec = self._batch_spec(job, now)
+            if spec is None or job.provider_job_id is None or job.provider_job_id in polled:
+                self._batchable.pop(job_id, None)
+                finish(job_id, self._clock())
+                continue
+            polled[job.provider_job_id] = (job, spec)
+        if len(polled) == 1:
+            # The others went elsewhere: this one is an ordinary single poll, delivery included.
+            [(job, _)] = polled.values()
+            finish(job.id, await self._step_polled(job, None, now, deliver=True))
+            return
+        if not polled:
+            return
+        try:
+            answers = await provider.statuses(list(polled), {key: spec for key, (_, spec) in polled.items()})
+        except ProviderError as error:
+            # Even a "not found" here says nothing about any one job: every job backs off as after a failed
+            # single poll, and none is ended.
+            log.warning("%d jobs: the status check for all of them failed: %s", len(polled), error)
+            for job, _ in polled.values():
+                finish(job.id, await self._step_polled(job, error, now))
+            return
+        missing = len(polled.keys() - answers.keys())
+        if missing:
+            log.info(
+                "%d of %d jobs were not in the provider's answer; asking for each alone", missing, len(polled)
+            )
+        for key, (job, _) in polled.items():
+            finish(job.id, await self._step_polled(job, answers.get(key), now))
+
+    def _batch_spec(self, job: Job, now: float) -> ModelSpec | None:
+        """The job's model if its next step is a plain status poll; None when the single path must decide."""
+        if job.state not in (JobState.QUEUED, JobState.RUNNING) or now >= job.deadline_at:
+            return None
+        if job.provider not in self._batchers:
+            return None
+        try:
+            return self._catalogue.spec_for(job.provider, job.model)
+        except DomainError:
+            return None
+
+    async def _step_polled(
+        self, job: Job, answer: ProviderStatus | ProviderError | None, now: float, *, deliver: bool = False
+    ) -> float | None:
+        """Apply one job's share of a batch poll: its status, the batch's error, or None (not in the answer:
+        ask for it alone). A finished job is delivered by a step of its own unless `deliver`; an unexpected
+        error stays with its job, as in `_step`.
+        """
+        try:
+            if answer is None:
+                return await self._poll(job, deliver=deliver)  # the single call tells a lost job apart
+            if isinstance(answer, ProviderError):
+                return await self._poll_failed(job, answer, now, quiet=True)
+            return await self._apply_status(job, answer, now, deliver=deliver)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: unexpected error while driving it; retrying later", job.id)
+            return self._clock() + failure_delay(self._poll_interval_s, 3, None)
 
     async def _lease(self, job_id: int) -> Job | float | None:
         """The job if this process holds (or could take) its lease; else when to try again; None if done."""
@@ -254,6 +448,7 @@ class JobPoller:
         if job is None or job.announced_at is not None:
             return None
         now = self._clock()
+        self._note(job)
         if job.lease_owner == self._owner and (job.lease_expires_at or 0) > now:
             return job
         until = self.lease_until()
@@ -303,7 +498,7 @@ class JobPoller:
             )
         return await self._end(job, to, code, message)
 
-    async def _poll(self, job: Job) -> float | None:
+    async def _poll(self, job: Job, *, deliver: bool = True) -> float | None:
         now = self._clock()
         if now >= job.deadline_at:
             return await self._time_out(job)
@@ -329,16 +524,32 @@ class JobPoller:
                 "The video service no longer knows this job (it may have expired there).",
             )
         except ProviderError as error:
-            failures = job.poll_failures + 1
-            due = now + failure_delay(self._poll_interval_s, failures, error.retry_after_s)
-            log.warning("job %s: status check failed (%d in a row): %s", job.id, failures, error)
-            await self._store.annotate(job.id, owner=self._owner, poll_failures=failures, next_poll_at=due)
-            return due
-        return await self._apply_status(job, status, now)
+            return await self._poll_failed(job, error, now)
+        return await self._apply_status(job, status, now, deliver=deliver)
 
-    async def _apply_status(self, job: Job, status: ProviderStatus, now: float) -> float | None:
+    async def _poll_failed(self, job: Job, error: ProviderError, now: float, *, quiet: bool = False) -> float:
+        """Back off after a failed status check; the failures in a row are counted on the row."""
+        failures = job.poll_failures + 1
+        due = now + failure_delay(self._poll_interval_s, failures, error.retry_after_s)
+        if quiet:  # a batch's failure is logged once for all its jobs
+            log.debug("job %s: status check failed (%d in a row): %s", job.id, failures, error)
+        else:
+            log.warning("job %s: status check failed (%d in a row): %s", job.id, failures, error)
+        await self._store.annotate(job.id, owner=self._owner, poll_failures=failures, next_poll_at=due)
+        return due
+
+    async def _apply_status(
+        self, job: Job, status: ProviderStatus, now: float, *, deliver: bool = True
+    ) -> float | None:
+        """Record what the provider said of `job`; when to look next, or None when it is over.
+
+        Without `deliver`, a finished job is recorded as SUCCEEDED and handed back to be looked at at once,
+        so that its download and post run as a step of their own instead of holding up a batch.
+        """
         age = now - (job.submitted_at or job.created_at)
         due = now + next_poll_delay(self._poll_interval_s, age)
+        if status.state not in (ProviderState.QUEUED, ProviderState.RUNNING):
+            self._batchable.pop(job.id, None)  # its next step, if any, is not a status poll
         match status.state:
             case ProviderState.QUEUED:
                 # A provider may briefly report "queued" after "running"; keep our state, note the time.
@@ -382,6 +593,8 @@ class JobPoller:
                     return None
                 log.info("job %s: finished at the provider", job.id)
                 await self._notifier.job_progressed(succeeded)
+                if not deliver:
+                    return now
                 return await self._deliver(succeeded)
             case ProviderState.FAILED:
                 return await self._end(
@@ -407,6 +620,7 @@ class JobPoller:
                 assert_never(status.state)
         if updated is None:
             # Someone else moved the job (a cancel): look once more, to announce it if it ended.
+            self._batchable.pop(job.id, None)
             return now
         if (updated.state, updated.queue_position, updated.progress_percent) != (
             job.state,

@@ -141,6 +141,14 @@ class JobStore(Protocol):
         """Record that a final job's outcome reached its requester; None when it was already recorded."""
         ...
 
+    async def mark_card_final(self, job_id: int) -> None:
+        """Record that the job's status card shows its final state (a front end's courtesy, kept durable)."""
+        ...
+
+    async def stale_cards(self, origin: JobOrigin, *, finished_since: float) -> list[Job]:
+        """Final jobs since `finished_since` whose status card may not show their end yet (a crash)."""
+        ...
+
     async def claim(
         self, job_ids: Sequence[int], owner: str, *, until: float, take_over: bool = False
     ) -> list[int]:
@@ -172,6 +180,10 @@ class JobStore(Protocol):
 
     async def find_by_provider_job(self, provider: ProviderName, provider_job_id: str) -> Job | None:
         """The job a provider knows by `provider_job_id` (for callbacks)."""
+        ...
+
+    async def find_by_reply_handle(self, reply_handle: str) -> Job | None:
+        """The job created for the request with that reply handle, if one was."""
         ...
 
 
@@ -227,6 +239,14 @@ class StateStore(Protocol):
 
     async def put(self, key: str, value: str) -> None:
         """Store `value` under `key`, replacing what was there."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Forget `key` (nothing happens when it is not there)."""
+        ...
+
+    async def items(self, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) whose key starts with `prefix`."""
         ...
 
 

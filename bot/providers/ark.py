@@ -13,7 +13,8 @@ What this module decides, and where:
 - `error_from_response`: an HTTP answer → the typed `ProviderError`, pure; ModelArk's error code decides
   first, the HTTP status second.
 - `ArkTask.from_payload` / `status_from_task`: a task → a frozen typed view → `ProviderStatus`, pure.
-- `ArkProvider`: the exchanges on the shared `JsonApi`, plus `get_task`, `list_tasks` and `delete_task`.
+- `ArkProvider`: the exchanges on the shared `JsonApi`, plus `get_task`, `list_tasks` and `delete_task`;
+  `statuses` reads many tasks in one list call (`BatchStatusProvider`), for the poller.
 
 Cancelling is the delicate part: a DELETE on a finished task throws its record (and the only pointer to its
 video) away, so `cancel` reads the task first and sends DELETE only while it is queued.
@@ -78,6 +79,14 @@ VOLCENGINE_BASE_URL: Final = "https://ark.cn-beijing.volces.com/api/v3"
 #: reach the bot's image host at all; but base64 grows a body by a third, and nine reference images of
 #: 30 MB each would make a request of hundreds of MB. 10 MB is a judgement, not a documented limit.
 DEFAULT_INLINE_IMAGE_MAX_BYTES: Final = 10_000_000
+
+#: The most task ids `statuses` asks for in one list call (one page of that size, filtered by the ids).
+#: providers.md gives no bound; third-party copies of ModelArk's reference give page_size the range
+#: [1, 500] and show page_size=100 with filter.task_ids, and the double takes 1-500 (its own guess). 100 is
+#: a conservative choice inside that range, not a documented limit: every id adds about 41 bytes of query
+#: ("filter.task_ids=cgt-20250331175019-68d9t&"), so 100 ids keep the URL near 4 KB, under the 8 KB request
+#: line many proxies and gateways allow, where 500 would be about 20 KB.
+STATUS_BATCH_SIZE: Final = 100
 
 _LABEL: Final = "ModelArk"
 _TASKS_PATH: Final = "/contents/generations/tasks"
@@ -472,6 +481,40 @@ class ArkProvider:
         """The task's state; when SUCCEEDED, `video_url` (and `last_frame_url` when asked for) are set."""
         return status_from_task(await self.get_task(provider_job_id))
 
+    @property
+    def max_status_batch(self) -> int:
+        """How many task ids one `statuses` call takes (`STATUS_BATCH_SIZE`)."""
+        return STATUS_BATCH_SIZE
+
+    async def statuses(
+        self, provider_job_ids: Sequence[str], spec_for: Mapping[str, ModelSpec]
+    ) -> dict[str, ProviderStatus]:
+        """Many tasks' states in one list call: one page of `len(ids)` tasks filtered by their ids.
+
+        Ids the answer leaves out are absent from the result: an unknown or deleted task, one older than the 7
+        days ModelArk lists, or an entry that cannot be read. The caller asks `status` for those, which
+        raises the right error for that task alone, so one strange task cannot stall the others. Tasks the
+        answer holds but nobody asked for (a server that ignored the filter) are ignored. Read with retries;
+        raises ProviderError when the list call fails, ValueError for more than `max_status_batch` ids.
+        """
+        wanted = list(dict.fromkeys(provider_job_ids))
+        if not wanted:
+            return {}
+        if len(wanted) > STATUS_BATCH_SIZE:
+            raise ValueError(f"at most {STATUS_BATCH_SIZE} task ids per call, got {len(wanted)}")
+        items, _, request_id = await self._list_page(task_ids=wanted, page_size=len(wanted))
+        asked = set(wanted)
+        found: dict[str, ProviderStatus] = {}
+        for item in items:
+            try:
+                task = ArkTask.from_payload(item, request_id=request_id)
+            except ProviderProtocolError as error:
+                _log.info("ModelArk listed a task the bot cannot read; asking for it alone: %s", error)
+                continue
+            if task.id in asked and task.id not in found:
+                found[task.id] = status_from_task(task)
+        return found
+
     async def cancel(self, provider_job_id: str, spec: ModelSpec) -> CancelOutcome:
         """Cancel the task if it is still queued; never touches a running or finished one.
 
@@ -524,6 +567,22 @@ class ArkProvider:
         Useful to find the task of a submit whose outcome is unknown. `task_ids` becomes repeated
         `filter.task_ids` parameters.
         """
+        items, total, request_id = await self._list_page(
+            status=status, task_ids=task_ids, model=model, page_num=page_num, page_size=page_size
+        )
+        tasks = tuple(ArkTask.from_payload(item, request_id=request_id) for item in items)
+        return TaskPage(total=total if total is not None else len(tasks), items=tasks)
+
+    async def _list_page(
+        self,
+        *,
+        status: ArkTaskStatus | None = None,
+        task_ids: Sequence[str] = (),
+        model: str | None = None,
+        page_num: int = 1,
+        page_size: int = 20,
+    ) -> tuple[list[object], int | None, str | None]:
+        """One list call's raw items, its `total` and its request id; items are parsed by the caller."""
         if page_num < 1 or page_size < 1:
             raise ValueError("page_num and page_size start at 1")
         params: dict[str, str | Sequence[str]] = {"page_num": str(page_num), "page_size": str(page_size)}
@@ -541,9 +600,7 @@ class ArkProvider:
             raise ProviderProtocolError(
                 "ModelArk listed tasks without an items list", request_id=reply.request_id
             )
-        tasks = tuple(ArkTask.from_payload(item, request_id=reply.request_id) for item in items)
-        total = int_field(reply.payload, "total")
-        return TaskPage(total=total if total is not None else len(tasks), items=tasks)
+        return items, int_field(reply.payload, "total"), reply.request_id
 
     async def delete_task(self, task_id: str) -> None:
         """One raw DELETE, never retried: cancels a queued task, *deletes* a finished task's record.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.domain.catalogue import ModelSpec
 from bot.domain.models import FrameImage, ProviderName, VideoRequest
@@ -115,3 +116,39 @@ class VideoProvider(Protocol):
     async def cancel(self, provider_job_id: str, spec: ModelSpec) -> CancelOutcome:
         """Ask the provider to cancel a job."""
         ...
+
+
+@runtime_checkable
+class BatchStatusProvider(Protocol):
+    """An optional capability of a `VideoProvider`: report many jobs in one call (ModelArk's task list).
+
+    The poller checks for it with `isinstance` (or `batch_status_provider`); providers without it are polled
+    one job per call, as before.
+    """
+
+    @property
+    def max_status_batch(self) -> int:
+        """The most ids one `statuses` call takes."""
+        ...
+
+    async def statuses(
+        self, provider_job_ids: Sequence[str], spec_for: Mapping[str, ModelSpec]
+    ) -> dict[str, ProviderStatus]:
+        """The current state of each job the provider reported, by provider job id, in one call.
+
+        `spec_for` holds each id's model spec. An id missing from the result was not reported (an unknown or
+        deleted job, one past the provider's listing window, an entry that could not be read): the caller
+        asks `status` for it, which tells those cases apart. Raises ProviderError when the call itself
+        fails, ValueError for more than `max_status_batch` ids.
+        """
+        ...
+
+
+def batch_status_provider(provider: object) -> BatchStatusProvider | None:
+    """`provider` as a `BatchStatusProvider` when it has the capability and batches of two or more."""
+    if not isinstance(provider, BatchStatusProvider):
+        return None
+    size = getattr(provider, "max_status_batch", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        return None
+    return provider

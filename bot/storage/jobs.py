@@ -148,6 +148,26 @@ class SqliteJobStore:
         row = await self._db.write(sql + " RETURNING *", params)
         return _row_to_job(row) if row else None
 
+    async def mark_card_final(self, job_id: int) -> None:
+        """Record that the job's status card shows its final state."""
+        await self._db.write(
+            f"UPDATE jobs SET card_final_at = ? WHERE id = ? AND state IN ({_FINAL_STATES_SQL})",
+            (self._clock(), job_id),
+        )
+
+    async def stale_cards(self, origin: JobOrigin, *, finished_since: float) -> list[Job]:
+        """Final jobs since `finished_since` whose status card may not show their end yet."""
+        rows = await self._db.fetch_all(
+            f"""
+            SELECT * FROM jobs
+            WHERE card_final_at IS NULL AND status_message_id IS NOT NULL AND finished_at >= ?
+              AND origin = ? AND state IN ({_FINAL_STATES_SQL})
+            ORDER BY finished_at
+            """,
+            (finished_since, origin.value),
+        )
+        return [_row_to_job(row) for row in rows]
+
     async def claim(
         self, job_ids: Sequence[int], owner: str, *, until: float, take_over: bool = False
     ) -> list[int]:
@@ -232,6 +252,13 @@ class SqliteJobStore:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(limit)
         return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
+
+    async def find_by_reply_handle(self, reply_handle: str) -> Job | None:
+        """The job created for the request with that reply handle, if one was (a rare look-up: no index)."""
+        row = await self._db.fetch_one(
+            "SELECT * FROM jobs WHERE reply_handle = ? ORDER BY id DESC LIMIT 1", (reply_handle,)
+        )
+        return _row_to_job(row) if row else None
 
     async def find_by_provider_job(self, provider: ProviderName, provider_job_id: str) -> Job | None:
         """The job a provider knows by `provider_job_id` (for callbacks)."""
@@ -409,4 +436,5 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         submit_started_at=row["submit_started_at"],
         announced_at=row["announced_at"],
         reply_handle=row["reply_handle"],
+        card_final_at=row["card_final_at"],
     )

@@ -179,6 +179,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX jobs_by_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
         """,
     ),
+    Migration(
+        6,
+        "card_final_at",
+        """
+        -- When the status card last showed the job's final state. A crash between the ending and that edit
+        -- leaves it NULL, and the next start repaints the card.
+        ALTER TABLE jobs ADD COLUMN card_final_at REAL;
+        UPDATE jobs SET card_final_at = COALESCE(finished_at, updated_at)
+            WHERE state IN ('delivered', 'failed', 'cancelled', 'expired', 'timed_out', 'unknown');
+        CREATE INDEX jobs_stale_cards ON jobs (finished_at)
+            WHERE card_final_at IS NULL AND status_message_id IS NOT NULL;
+        """,
+    ),
 )
 
 

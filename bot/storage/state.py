@@ -25,6 +25,19 @@ class SqliteStateStore:
         row = await self._db.fetch_one("SELECT value FROM bot_state WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
+    async def delete(self, key: str) -> None:
+        """Forget `key` (nothing happens when it is not there)."""
+        await self._db.write("DELETE FROM bot_state WHERE key = ?", (key,))
+
+    async def items(self, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) whose key starts with `prefix`."""
+        # A range on the primary key, not LIKE: the prefix may hold '%' or '_'.
+        rows = await self._db.fetch_all(
+            "SELECT key, value FROM bot_state WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
     async def put(self, key: str, value: str) -> None:
         """Store `value` under `key`, replacing what was there."""
         await self._db.write(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 
-from bot.domain.models import ImageInfo, Job
+from bot.domain.models import ImageInfo, Job, JobOrigin
 from bot.jobs.errors import DeliveryError
 from bot.jobs.notifier import DownloadedVideo
 from bot.presentation import (
@@ -52,6 +52,8 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 HISTORY_LOOKBACK = 100
 #: An interaction's token lasts 15 minutes; past this, answering through it is not tried.
 REPLY_WINDOW_S = 14 * 60
+#: How far back a start repaints the status cards of jobs that ended just before a crash.
+STALE_CARD_WINDOW_S = 7 * 86_400
 #: How long one Discord call is retried through 5xx answers and dropped connections.
 RETRY_DEADLINE_S = 20.0
 
@@ -78,6 +80,20 @@ def outcome_nonce(job: Job, channel_id: int, kind: str) -> str:
 def reply_handle(interaction: discord.Interaction) -> str:
     """What a job keeps to answer its requester privately later: the interaction's application and token."""
     return f"{interaction.application_id}:{interaction.token}"
+
+
+async def answer_privately(bot: discord.Client, handle: str, content: str) -> bool:
+    """Replace an interaction's first (private) response, by the handle a job or an intake kept."""
+    application_id, _, token = handle.partition(":")
+    webhook = discord.Webhook.partial(int(application_id), token, client=bot)
+    try:
+        # "@original" names the interaction's first response on the webhook message routes.
+        original: Any = "@original"  # discord.py types message ids as int; the route takes the word
+        await webhook.edit_message(original, content=content, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException as error:
+        log.info("could not answer a requester privately: %s", error)
+        return False
+    return True
 
 
 def _last_frame_files(job: Job, video: DownloadedVideo, limit: int) -> list[discord.File]:
@@ -198,18 +214,7 @@ class DiscordNotifier:
         """
         if job.reply_handle is None or time.time() - job.created_at > REPLY_WINDOW_S:
             return
-        application_id, _, token = job.reply_handle.partition(":")
-        webhook = discord.Webhook.partial(int(application_id), token, client=self._bot)
-        try:
-            # "@original" names the interaction's first response on the webhook message routes.
-            original: Any = "@original"  # discord.py types message ids as int; the route takes the word
-            await webhook.edit_message(
-                original,
-                content=ended_message(job, "").strip(),
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        except discord.HTTPException as error:
-            log.info("job %s: could not answer its requester privately: %s", job.id, error)
+        await answer_privately(self._bot, job.reply_handle, ended_message(job, "").strip())
 
     async def _find_card(self, job: Job) -> discord.Message | None:
         if job.requester.channel_id is None:
@@ -294,8 +299,22 @@ class DiscordNotifier:
         if not job.state.is_final:
             await message.edit(embed=embed)  # a newer state will follow: not worth a retry
             return
-        # The last state stays on the card for good: ride out Discord's hiccups for it.
-        await self._retrying(f"showing the end of job {job.id}", lambda: message.edit(embed=embed))
+        # The last state stays on the card for good: ride out Discord's hiccups for it, and record it, so
+        # that a crash before this edit is repaired at the next start (see repaint_stale_cards).
+        try:
+            await self._retrying(f"showing the end of job {job.id}", lambda: message.edit(embed=embed))
+        except (discord.NotFound, discord.Forbidden):
+            await self._bot.runtime.store.mark_card_final(job.id)  # no card to repaint
+            raise
+        await self._bot.runtime.store.mark_card_final(job.id)
+
+    async def repaint_stale_cards(self) -> int:
+        """Show the end on the cards of jobs that ended just before a crash, before their card was edited."""
+        since = time.time() - STALE_CARD_WINDOW_S
+        stale = await self._bot.runtime.store.stale_cards(JobOrigin.DISCORD, finished_since=since)
+        for job in stale:
+            self._board.show(job, final=True)
+        return len(stale)
 
     def _targets(self, job: Job) -> list[int]:
         # A thread started from a message has the message's id: a thread opened just before a crash, and
