@@ -32,7 +32,7 @@ from bot.domain.models import (
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import FetchError, JobError
 from bot.jobs.service import InputFile, VideoOrder
-from cogs.embeds import member_of, message_link, reply_privately
+from cogs.embeds import member_of, reply_privately, started_text
 from cogs.support.notifier import reply_handle
 from cogs.support.publisher import DiscordPublisher
 
@@ -251,11 +251,7 @@ class AnimateCog(commands.Cog):
         if job.state.is_final:
             await reply_privately(interaction, f"Video #{job.id} did not start. {job.error_message}")
             return
-        where = f"in <#{job.thread_id}>" if job.thread_id else "in this channel"
-        link = message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
-        await reply_privately(
-            interaction, f"Started video #{job.id}. It will be posted {where} when it is ready: {link}"
-        )
+        await reply_privately(interaction, started_text(job))
 
     async def _offered_models(
         self, interaction: discord.Interaction, current: str

@@ -6,6 +6,7 @@ import logging
 
 import discord
 
+from bot.domain.models import Job
 from bot.jobs.errors import JobError
 from bot.jobs.quota import Member
 from bot.presentation import Card
@@ -31,6 +32,13 @@ def message_link(guild_id: int | None, channel_id: int | None, message_id: int |
     if channel_id is None or message_id is None:
         return None
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+def started_text(job: Job) -> str:
+    """The member's private answer once their job started: where the video will appear."""
+    where = f"in <#{job.thread_id}>" if job.thread_id else "in this channel"
+    link = message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
+    return f"Started video #{job.id}. It will be posted {where} when it is ready: {link}"
 
 
 async def reply_privately(

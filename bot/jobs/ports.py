@@ -141,6 +141,10 @@ class JobStore(Protocol):
         """Record that a final job's outcome reached its requester; None when it was already recorded."""
         ...
 
+    async def set_status_message(self, job_id: int, status_message_id: int) -> None:
+        """Record the job's status card, in any state (a card found again after a crash)."""
+        ...
+
     async def mark_card_final(self, job_id: int) -> None:
         """Record that the job's status card shows its final state (a front end's courtesy, kept durable)."""
         ...

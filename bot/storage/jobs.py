@@ -137,7 +137,7 @@ class SqliteJobStore:
     async def mark_announced(self, job_id: int, *, owner: str | None = None) -> Job | None:
         """Record that a final job's outcome reached its requester; None when already recorded."""
         sql = (
-            f"UPDATE jobs SET announced_at = ?, reply_handle = NULL, updated_at = ? "
+            f"UPDATE jobs SET announced_at = ?, updated_at = ? "
             f"WHERE id = ? AND announced_at IS NULL AND state IN ({_FINAL_STATES_SQL})"
         )
         now = self._clock()
@@ -147,6 +147,13 @@ class SqliteJobStore:
             params.append(owner)
         row = await self._db.write(sql + " RETURNING *", params)
         return _row_to_job(row) if row else None
+
+    async def set_status_message(self, job_id: int, status_message_id: int) -> None:
+        """Record the job's status card, in any state (a card found again after a crash)."""
+        await self._db.write(
+            "UPDATE jobs SET status_message_id = ?, updated_at = ? WHERE id = ?",
+            (status_message_id, self._clock(), job_id),
+        )
 
     async def mark_card_final(self, job_id: int) -> None:
         """Record that the job's status card shows its final state."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from cogs.embeds import started_text
 from cogs.support.notifier import REPLY_WINDOW_S, answer_privately, reply_handle
 
 if TYPE_CHECKING:
@@ -55,8 +56,10 @@ class Intake:
         answered = 0
         for key, value in await state.items(PREFIX):
             record = json.loads(value)
-            fresh = time.time() - float(record["at"]) < REPLY_WINDOW_S
-            if fresh and await self._bot.runtime.store.find_by_reply_handle(record["handle"]) is None:
-                answered += await answer_privately(self._bot, record["handle"], INTERRUPTED)
+            if time.time() - float(record["at"]) < REPLY_WINDOW_S:
+                job = await self._bot.runtime.store.find_by_reply_handle(record["handle"])
+                # A stored job goes on (its ending will replace this answer); an unstored one cost nothing.
+                answer = INTERRUPTED if job is None else started_text(job)
+                answered += await answer_privately(self._bot, record["handle"], answer)
             await state.delete(key)
         return answered

@@ -35,7 +35,7 @@ from bot.presentation import (
     status_card_title_prefix,
     too_large_message,
 )
-from cogs.embeds import card_embed
+from cogs.embeds import card_embed, message_link
 from cogs.support.retry import DiscordUnavailableError, call_with_retries, is_transient
 from cogs.support.status_board import StatusBoard
 
@@ -176,8 +176,10 @@ class DiscordNotifier:
         raise DeliveryError("the bot may no longer post in that channel or thread", permanent=True)
 
     async def video_delivered(self, job: Job) -> None:
-        """Show "Done" on the status card."""
+        """Show "Done" on the status card, and in the member's private answer while it can still change."""
         self._board.show(job, final=True)
+        card = message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
+        await self._answer_requester(job, f"Video #{job.id} is ready, posted under your request: {card}")
 
     async def job_ended(self, job: Job) -> None:
         """Show the ending on the status card and tell the member under it (once, even after a crash)."""
@@ -185,11 +187,13 @@ class DiscordNotifier:
             # A crash between posting the card and recording it leaves a card only its title can find.
             card = await self._find_card(job)
             if card is None:
-                await self._answer_requester(job)
+                await self._answer_requester(job, ended_message(job, "").strip())
                 return  # nothing was posted for this request: the private answer is all there is
+            # Recorded, so that a crash before the card's edit still finds it (repaint_stale_cards).
+            await self._bot.runtime.store.set_status_message(job.id, card.id)
             job = dataclasses.replace(job, status_message_id=card.id)
         self._board.show(job, final=True)
-        await self._answer_requester(job)
+        await self._answer_requester(job, ended_message(job, "").strip())
         marker = ended_marker(job)
         for channel_id in self._targets(job):
             if await self._find_own_post(job, channel_id, lambda message: marker in message.content):
@@ -206,15 +210,15 @@ class DiscordNotifier:
 
     # --- helpers --------------------------------------------------------------------------------------
 
-    async def _answer_requester(self, job: Job) -> None:
-        """Replace the member's "thinking…" with the outcome, while the interaction's token still works.
+    async def _answer_requester(self, job: Job, content: str) -> None:
+        """Replace the member's private answer with the outcome, while the interaction's token still works.
 
-        Only a request interrupted before the member was answered needs it, but the edit is harmless
-        otherwise: it turns "Started video #12" into the reason it ended.
+        A request interrupted before the member was answered needs it (no "thinking…" left behind); for the
+        others it turns "Started video #12" into how it ended.
         """
         if job.reply_handle is None or time.time() - job.created_at > REPLY_WINDOW_S:
             return
-        await answer_privately(self._bot, job.reply_handle, ended_message(job, "").strip())
+        await answer_privately(self._bot, job.reply_handle, content)
 
     async def _find_card(self, job: Job) -> discord.Message | None:
         if job.requester.channel_id is None:
