@@ -33,7 +33,8 @@ Figures and how they are computed:
   RunComfy received (everything the bot did is charged to the checks).
 - poller punctuality: for each request id, consecutive status GETs t[i-1], t[i] (the RunComfy double
   below stamps each on arrival); the check is on time when t[i] - t[i-1] <= 1.2 x the interval the bot
-  schedules, `next_poll_delay(POLL_INTERVAL_S, age)` with the age at t[i-1] since the submit.
+  schedules, `plan_next_check(POLL_INTERVAL_S, age, in_flight, MAX_STATUS_CHECKS_PER_S)` with the age at
+  t[i-1] since the submit and the jobs in flight then (submitted, and not past their last status check).
 - status edits per channel: the most message creates+edits+deletes accepted in one 5 s bucket window of a
   channel (the double's `rate_limit_stats()` when it has it, else the same fixed windows computed from its
   request log), and the 429s served. Within the limit = peak <= 5 and no 429.
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import inspect
 import itertools
@@ -64,7 +66,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from aiohttp import web  # noqa: E402
 
-from bot.jobs.schedule import next_poll_delay  # noqa: E402
+from bot.jobs.schedule import plan_next_check  # noqa: E402
 from tests.doubles.discord_double import ChannelSpec, DiscordDouble, GuildSpec, UserSpec  # noqa: E402
 from tests.doubles.media import make_image  # noqa: E402
 from tests.doubles.runcomfy import Lifecycle, RunComfyDouble, RunComfyJob  # noqa: E402
@@ -276,7 +278,11 @@ class LoadRun:
             self.runcomfy.base_url,
             self.database,
             poll_interval_s=self.args.poll_interval,
-            extra={"QUOTA_CONCURRENT_JOBS": "100", "LOG_LEVEL": "INFO"},
+            extra={
+                "QUOTA_CONCURRENT_JOBS": "100",
+                "LOG_LEVEL": "INFO",
+                "MAX_STATUS_CHECKS_PER_S": str(self.args.max_checks),
+            },
         )
         environment.pop("JOB_LEASE_S", None)  # the bot's own default: the bench runs production settings
         bot = BotProcess(environment, log_dir=self.directory, overrides={})
@@ -497,10 +503,19 @@ def process_checks(run: LoadRun, measured: Measured) -> list[Check]:
     args, runcomfy = run.args, run.runcomfy
     checked = on_time = 0
     worst = 0.0
+    starts = sorted(runcomfy.submitted_at.values())
+    ends = sorted(times[-1] for times in runcomfy.status_times.values() if times)
+
+    def in_flight(moment: float) -> int:
+        return bisect.bisect_right(starts, moment) - bisect.bisect_left(ends, moment)
+
     for request_id, times in runcomfy.status_times.items():
         submitted = runcomfy.submitted_at.get(request_id, times[0])
         for previous, current in itertools.pairwise(times):
-            ratio = (current - previous) / next_poll_delay(args.poll_interval, previous - submitted)
+            planned = plan_next_check(
+                args.poll_interval, previous - submitted, in_flight(previous), args.max_checks
+            )
+            ratio = (current - previous) / planned
             checked += 1
             worst = max(worst, ratio)
             on_time += ratio <= 1.2
@@ -594,6 +609,9 @@ def main() -> int:
     parser.add_argument("--guilds", type=int, default=20, help="guilds (20)")
     parser.add_argument("--channels", type=int, default=10, help="text channels per guild (10)")
     parser.add_argument("--poll-interval", type=float, default=3.0, help="POLL_INTERVAL_S (production: 3)")
+    parser.add_argument(
+        "--max-checks", type=float, default=50.0, help="MAX_STATUS_CHECKS_PER_S (production default: 50)"
+    )
     parser.add_argument("--queue-positions", type=int, default=8, help="queue positions before the hold (8)")
     parser.add_argument(
         "--hold", type=float, default=10.0, help="s to keep the queue held once all are in (10)"

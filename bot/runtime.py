@@ -118,6 +118,7 @@ def build_job_engine(
         runtime.http,
         poll_interval_s=settings.poll_interval_s,
         max_concurrency=settings.max_concurrent_polls,
+        max_status_checks_per_s=settings.max_status_checks_per_s,
         max_video_bytes=settings.max_video_bytes,
         job_filter=job_filter,
         lease_s=settings.job_lease_s,

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=3.0, gt=0, le=600)
     job_timeout_s: float = Field(default=6 * 3600, gt=0)
     max_concurrent_polls: int = Field(default=8, ge=1, le=256)
+    #: The most status checks a second this process makes in all: with many jobs in flight each job is
+    #: checked less often (in flight / this), so providers are not flooded and every check is on time.
+    max_status_checks_per_s: float = Field(default=50.0, gt=0, le=10_000)
     #: How long a process's claim on a job lasts without renewal (renewed every third of it). After a crash,
     #: another process (or the restarted one) takes the crashed process's jobs over once this has passed.
     job_lease_s: float = Field(default=30.0, ge=1, le=3600)

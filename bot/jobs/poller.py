@@ -46,7 +46,7 @@ from bot.jobs.errors import DeliveryError, FetchError, VideoDownloadError
 from bot.jobs.explain import describe_failure
 from bot.jobs.notifier import Notifier
 from bot.jobs.ports import JobStore
-from bot.jobs.schedule import failure_delay, next_poll_delay
+from bot.jobs.schedule import failure_delay, plan_next_check
 from bot.providers.base import (
     BatchStatusProvider,
     ProviderState,
@@ -88,6 +88,7 @@ class JobPoller:
         *,
         poll_interval_s: float,
         max_concurrency: int = 8,
+        max_status_checks_per_s: float = 50.0,
         max_video_bytes: int = 512 * 1024 * 1024,
         job_filter: Callable[[Job], bool] | None = None,
         download_dir: Path | None = None,
@@ -109,6 +110,7 @@ class JobPoller:
         self._notifier = notifier
         self._http = http
         self._poll_interval_s = poll_interval_s
+        self._max_checks_per_s = max_status_checks_per_s
         self._max_concurrency = max_concurrency
         self._max_video_bytes = max_video_bytes
         self._job_filter = job_filter or (lambda _job: True)
@@ -547,7 +549,7 @@ class JobPoller:
         so that its download and post run as a step of their own instead of holding up a batch.
         """
         age = now - (job.submitted_at or job.created_at)
-        due = now + next_poll_delay(self._poll_interval_s, age)
+        due = now + plan_next_check(self._poll_interval_s, age, self.tracked, self._max_checks_per_s)
         if status.state not in (ProviderState.QUEUED, ProviderState.RUNNING):
             self._batchable.pop(job.id, None)  # its next step, if any, is not a status poll
         match status.state:

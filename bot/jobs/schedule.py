@@ -28,3 +28,21 @@ def failure_delay(base_interval_s: float, consecutive_failures: int, retry_after
     if retry_after_s is not None:
         delay = max(delay, min(retry_after_s, MAX_FAILURE_DELAY_S))
     return delay
+
+
+def load_spacing(jobs_in_flight: int, max_checks_per_s: float) -> float:
+    """The least interval between two checks of one job that keeps every job's checks within the ceiling.
+
+    Polling 2,000 queued jobs every 3 s would be about 670 status requests a second: more than a provider
+    allows or one process can make. Spacing each job's checks by in-flight / ceiling keeps the total under
+    `max_checks_per_s`, and keeps every job's schedule honest: a check lands when it was planned, not
+    whenever a congested poller gets to it.
+    """
+    return jobs_in_flight / max_checks_per_s
+
+
+def plan_next_check(
+    base_interval_s: float, age_s: float, jobs_in_flight: int, max_checks_per_s: float
+) -> float:
+    """Seconds until a job's next status check: its age's cadence, spaced out under load."""
+    return max(next_poll_delay(base_interval_s, age_s), load_spacing(jobs_in_flight, max_checks_per_s))
