@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 import os
 import secrets
 import socket
@@ -151,6 +152,14 @@ class JobPoller:
     def tracked(self) -> int:
         """How many jobs are scheduled or being worked on."""
         return len(self._due) + len(self._in_flight)
+
+    def _check_load(self) -> int:
+        """Status requests one round of every job costs: jobs polled in batches count a batch's share."""
+        if not self._batchable:
+            return self.tracked
+        smallest = min(batcher.max_status_batch for batcher in self._batchers.values())
+        batched = len(self._batchable)
+        return self.tracked - batched + math.ceil(batched / smallest)
 
     async def start(self, *, take_over: bool = False) -> int:
         """Resume every open job in the store that this poller drives and can lease; return how many.
@@ -549,7 +558,7 @@ class JobPoller:
         so that its download and post run as a step of their own instead of holding up a batch.
         """
         age = now - (job.submitted_at or job.created_at)
-        due = now + plan_next_check(self._poll_interval_s, age, self.tracked, self._max_checks_per_s)
+        due = now + plan_next_check(self._poll_interval_s, age, self._check_load(), self._max_checks_per_s)
         if status.state not in (ProviderState.QUEUED, ProviderState.RUNNING):
             self._batchable.pop(job.id, None)  # its next step, if any, is not a status poll
         match status.state:

@@ -1,4 +1,5 @@
-"""The ModelArk client against `httpx.MockTransport`: body, task states, errors, retries, cancel and listing.
+"""The ModelArk client against `httpx.MockTransport`: body, task states, errors, retries, cancel and listing
+(and `statuses`, many tasks in one list call, also once against the ModelArk double over real sockets).
 
 Every request the client sends is recorded, so the tests assert exactly what went over the wire. The cancel
 tests matter most: ModelArk's DELETE throws away a finished task's record, so it must only ever reach a
@@ -21,6 +22,7 @@ from bot.domain.media import MediaKind
 from bot.domain.models import FrameImage, ProviderName
 from bot.providers.ark import (
     DEFAULT_BASE_URL,
+    STATUS_BATCH_SIZE,
     VOLCENGINE_BASE_URL,
     ArkProvider,
     ArkTask,
@@ -30,7 +32,15 @@ from bot.providers.ark import (
     error_from_response,
     status_from_task,
 )
-from bot.providers.base import CancelOutcome, ProviderState, ProviderStatus, References, Submission
+from bot.providers.base import (
+    BatchStatusProvider,
+    CancelOutcome,
+    ProviderState,
+    ProviderStatus,
+    References,
+    Submission,
+    batch_status_provider,
+)
 from bot.providers.errors import (
     ProviderAuthError,
     ProviderBalanceError,
@@ -47,6 +57,7 @@ from bot.providers.errors import (
     SubmitOutcomeUnknownError,
 )
 from bot.providers.retry import RetryPolicy
+from tests.doubles.ark import ArkDouble, Lifecycle
 from tests.providers.helpers import (
     NO_REFERENCES,
     Answer,
@@ -902,6 +913,147 @@ async def test_list_tasks_refuses_a_page_before_the_first(provider: ArkProvider,
     with pytest.raises(ValueError, match="start at 1"):
         await provider.list_tasks(page_num=0)
     assert script.requests == []
+
+
+# --- Many statuses in one call -----------------------------------------------------------------------------
+
+
+async def test_statuses_asks_for_one_page_of_exactly_the_ids_and_maps_each_task(
+    provider: ArkProvider, script: Script
+) -> None:
+    script.add(
+        reply(
+            {
+                "total": 3,
+                "items": [
+                    done(id="cgt-a"),
+                    task("running", "cgt-b"),
+                    task("failed", "cgt-c", error={"code": "OutputVideoSensitiveContentDetected"}),
+                ],
+            }
+        )
+    )
+
+    found = await provider.statuses(
+        ["cgt-a", "cgt-b", "cgt-c"], {"cgt-a": V1_5, "cgt-b": V1_5, "cgt-c": V1_0}
+    )
+
+    [request] = script.requests
+    assert (request.method, request.url.path) == ("GET", "/api/v3/contents/generations/tasks")
+    assert request.url.params.multi_items() == [
+        ("page_num", "1"),
+        ("page_size", "3"),
+        ("filter.task_ids", "cgt-a"),
+        ("filter.task_ids", "cgt-b"),
+        ("filter.task_ids", "cgt-c"),
+    ]
+    assert found == {
+        "cgt-a": status_from_task(ArkTask.from_payload(done(id="cgt-a"))),
+        "cgt-b": ProviderStatus(ProviderState.RUNNING),
+        "cgt-c": status_from_task(
+            ArkTask.from_payload(
+                task("failed", "cgt-c", error={"code": "OutputVideoSensitiveContentDetected"})
+            )
+        ),
+    }
+    assert found["cgt-a"].video_url == VIDEO
+
+
+async def test_statuses_leaves_out_what_it_cannot_vouch_for(provider: ArkProvider, script: Script) -> None:
+    # "cgt-gone" is not listed; "cgt-odd" has a status no document knows; "cgt-other" was never asked for (a
+    # server that ignored the filter): none may be reported, so the caller asks for each asked id alone.
+    script.add(
+        reply(
+            {
+                "total": 4,
+                "items": [
+                    task("queued", "cgt-a"),
+                    task("paused", "cgt-odd"),
+                    task("succeeded", "cgt-other", content={"video_url": VIDEO}),
+                    {"status": "queued"},
+                ],
+            }
+        )
+    )
+    found = await provider.statuses(["cgt-a", "cgt-gone", "cgt-odd"], {})
+    assert found == {"cgt-a": ProviderStatus(ProviderState.QUEUED)}
+
+
+async def test_statuses_sends_each_id_once_and_nothing_for_no_ids(
+    provider: ArkProvider, script: Script
+) -> None:
+    assert await provider.statuses([], {}) == {}
+    assert script.requests == []
+    script.add(reply({"total": 1, "items": [task("queued", "cgt-a")]}))
+    assert await provider.statuses(["cgt-a", "cgt-a"], {}) == {"cgt-a": ProviderStatus(ProviderState.QUEUED)}
+    assert script.requests[0].url.params.multi_items() == [
+        ("page_num", "1"),
+        ("page_size", "1"),
+        ("filter.task_ids", "cgt-a"),
+    ]
+
+
+async def test_statuses_takes_at_most_its_batch_size(provider: ArkProvider, script: Script) -> None:
+    assert provider.max_status_batch == STATUS_BATCH_SIZE == 100
+    ids = [f"cgt-{n}" for n in range(STATUS_BATCH_SIZE + 1)]
+    with pytest.raises(ValueError, match="at most 100"):
+        await provider.statuses(ids, {})
+    assert script.requests == []
+
+
+async def test_a_failed_statuses_call_is_retried_like_a_read_then_raised(
+    provider: ArkProvider, script: Script, sleep: RecordingSleep
+) -> None:
+    script.add(reply(None, 502), reply({"total": 1, "items": [task("running", "cgt-a")]}))
+    assert await provider.statuses(["cgt-a", "cgt-b"], {}) == {"cgt-a": ProviderStatus(ProviderState.RUNNING)}
+    assert sleep.delays == [0.5]
+    # A 404 of the list itself is an error of the call, not news that any task is gone.
+    script.add(ark_error(404, "ResourceNotFound"))
+    with pytest.raises(ProviderNotFoundError):
+        await provider.statuses(["cgt-a", "cgt-b"], {})
+
+
+def test_modelark_offers_batch_statuses_and_the_poller_can_see_it(provider: ArkProvider) -> None:
+    assert isinstance(provider, BatchStatusProvider)
+    assert batch_status_provider(provider) is provider
+
+
+async def test_statuses_against_the_double_report_each_task_and_leave_out_unknown_ids() -> None:
+    # Real sockets, against the ModelArk double (written independently of this client).
+    async with ArkDouble(api_keys=(KEY,)) as double, httpx.AsyncClient(timeout=5) as http:
+        client = ArkProvider(
+            http,
+            base_url=double.base_url,
+            api_key=SecretStr(KEY),
+            sleep=RecordingSleep(),
+            retry=RetryPolicy(),
+        )
+        double.script(Lifecycle.quick())
+        double.script(Lifecycle.running().fails("The output video was flagged.", code="OutputVideoSensitive"))
+        double.script(Lifecycle.queued(3))
+        done_id, failing_id, queued_id = [
+            (await client.submit(submission(first=frame(width=640, height=480)))).provider_job_id
+            for _ in range(3)
+        ]
+        double.advance(failing_id)  # running -> failed
+        ids = [done_id, "cgt-20250101000000-nosuch", failing_id, queued_id]
+
+        found = await client.statuses(ids, dict.fromkeys(ids, V1_5))
+
+        assert set(found) == {done_id, failing_id, queued_id}
+        assert found[done_id].state is ProviderState.SUCCEEDED
+        assert found[done_id].video_url == double.video_url(done_id)
+        assert found[failing_id].state is ProviderState.FAILED
+        assert found[failing_id].error_code == "OutputVideoSensitive"
+        assert "flagged" in (found[failing_id].error_message or "")
+        assert found[queued_id] == ProviderStatus(ProviderState.QUEUED)
+        [listed] = double.requests_to("list")
+        assert [value for name, value in listed.query_items if name == "filter.task_ids"] == ids
+        assert dict(listed.query_items)["page_size"] == "4"
+        assert double.requests_to("status") == []  # one call, no GET per task
+        # The same answer, one task at a time, agrees with the batch.
+        for task_id in (done_id, failing_id, queued_id):
+            assert await client.status(task_id, V1_5) == found[task_id]
 
 
 # --- Error mapping (pure) ----------------------------------------------------------------------------------
