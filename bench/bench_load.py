@@ -23,7 +23,7 @@ Figures and how they are computed:
 - jobs failed by the bot: job rows in a final state other than delivered whose error_code is not a
   provider's (here every code is the bot's: the provider is scripted to succeed), plus rows not final at
   the end; members told their video failed: "did not work out" messages plus private answers that are not
-  "Started video".
+  "Started video" or "Video #… is ready".
 - cards with their thread: every job's status message has a thread in the double.
 - ack latency: from the double dispatching the interaction to the arrival of the bot's first callback
   (the deferred response), per interaction; one never answered counts as infinite.
@@ -51,6 +51,7 @@ import inspect
 import itertools
 import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -424,7 +425,9 @@ def outcome_checks(run: LoadRun) -> tuple[list[Check], list[str]]:
     private_failures: list[str] = []
     for command in run.sent:
         for message in command.private_messages():
-            if not message.is_loading and message.content and not STARTED_RE.search(message.content):
+            # "Started video #…", or, once it is done, "Video #… is ready": both are good news.
+            good = STARTED_RE.search(message.content) or READY_RE.search(message.content)
+            if not message.is_loading and message.content and not good:
                 told_failed += 1
                 private_failures.append(f"load-{command.tag:05d}: {message.content[:100]!r}")
     without_thread = []
@@ -496,6 +499,9 @@ def ack_checks(run: LoadRun) -> tuple[list[Check], list[str]]:
         Check("interactions not acknowledged", f"{not_acked} ({never} never answered)", "0", not_acked == 0),
         Check("time to the member's answer p50 / p99", answer_text, "(info)", None),
     ], details
+
+
+READY_RE = re.compile(r"\bVideo #\d+ is ready\b")
 
 
 def process_checks(run: LoadRun, measured: Measured) -> list[Check]:
