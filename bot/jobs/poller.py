@@ -32,7 +32,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import assert_never
@@ -67,8 +67,6 @@ MAX_DELIVERY_ATTEMPTS = 12
 LAST_FRAME_MAX_BYTES = 30_000_000
 #: How long stop() lets jobs that are mid-step finish before cancelling them.
 STOP_GRACE_S = 10.0
-#: Videos downloaded and posted at once (their own slots, apart from the status checks').
-DELIVERY_CONCURRENCY = 16
 #: Give up telling a requester how their job ended after this many failed attempts in a row.
 MAX_ANNOUNCE_ATTEMPTS = 12
 
@@ -131,7 +129,6 @@ class JobPoller:
         self._batchable: dict[int, ProviderName] = {}
         self._look_again: dict[int, float] = {}  # job id -> due time asked for while its step was running
         self._announce_failures: dict[int, int] = {}
-        self._deliveries = asyncio.Semaphore(DELIVERY_CONCURRENCY)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
@@ -405,7 +402,7 @@ class JobPoller:
         if len(polled) == 1:
             # The others went elsewhere: this one is an ordinary single poll, delivery included.
             [(job, _)] = polled.values()
-            finish(job.id, await self._step_polled(job, None, now))
+            finish(job.id, await self._step_polled(job, None, now, deliver=True))
             return
         if not polled:
             return
@@ -438,7 +435,7 @@ class JobPoller:
             return None
 
     async def _step_polled(
-        self, job: Job, answer: ProviderStatus | ProviderError | None, now: float
+        self, job: Job, answer: ProviderStatus | ProviderError | None, now: float, *, deliver: bool = False
     ) -> float | None:
         """Apply one job's share of a batch poll: its status, the batch's error, or None (not in the answer:
         ask for it alone). A finished job is delivered by a step of its own unless `deliver`; an unexpected
@@ -446,10 +443,10 @@ class JobPoller:
         """
         try:
             if answer is None:
-                return await self._poll(job)  # the single call tells a lost job apart
+                return await self._poll(job, deliver=deliver)  # the single call tells a lost job apart
             if isinstance(answer, ProviderError):
                 return await self._poll_failed(job, answer, now, quiet=True)
-            return await self._apply_status(job, answer, now)
+            return await self._apply_status(job, answer, now, deliver=deliver)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -482,8 +479,7 @@ class JobPoller:
             case JobState.QUEUED | JobState.RUNNING:
                 return await self._poll(job)
             case JobState.SUCCEEDED | JobState.DELIVERING:
-                async with self._delivery_slot():
-                    return await self._deliver(job)
+                return await self._deliver(job)
             case (
                 JobState.DELIVERED
                 | JobState.FAILED
@@ -492,21 +488,9 @@ class JobPoller:
                 | JobState.TIMED_OUT
                 | JobState.UNKNOWN
             ):
-                async with self._delivery_slot():
-                    return await self._announce(job)
+                return await self._announce(job)
             case _:
                 assert_never(job.state)
-
-    @contextlib.asynccontextmanager
-    async def _delivery_slot(self) -> AsyncIterator[None]:
-        """Downloads and posts run in slots of their own: a post waiting on Discord's per-channel rate limit
-        (seconds, when ten videos of one channel finish together) must never hold up the status checks."""
-        task = asyncio.current_task()
-        if task is not None and task in self._steps:
-            self._steps.discard(task)  # hand the poll slot back at once
-            self._wake.set()
-        async with self._deliveries:
-            yield
 
     async def _resolve_pending(self, job: Job) -> float | None:
         # This poller holds the lease of a PENDING job only when the process that created it is gone (it
@@ -525,7 +509,7 @@ class JobPoller:
             )
         return await self._end(job, to, code, message)
 
-    async def _poll(self, job: Job) -> float | None:
+    async def _poll(self, job: Job, *, deliver: bool = True) -> float | None:
         now = self._clock()
         if now >= job.deadline_at:
             return await self._time_out(job)
@@ -552,7 +536,7 @@ class JobPoller:
             )
         except ProviderError as error:
             return await self._poll_failed(job, error, now)
-        return await self._apply_status(job, status, now)
+        return await self._apply_status(job, status, now, deliver=deliver)
 
     async def _poll_failed(self, job: Job, error: ProviderError, now: float, *, quiet: bool = False) -> float:
         """Back off after a failed status check; the failures in a row are counted on the row."""
@@ -566,7 +550,7 @@ class JobPoller:
         return due
 
     async def _apply_status(
-        self, job: Job, status: ProviderStatus, now: float
+        self, job: Job, status: ProviderStatus, now: float, *, deliver: bool = True
     ) -> float | None:
         """Record what the provider said of `job`; when to look next, or None when it is over.
 
@@ -620,8 +604,9 @@ class JobPoller:
                     return None
                 log.info("job %s: finished at the provider", job.id)
                 await self._notifier.job_progressed(succeeded)
-                # Delivered by a step of its own, which leaves the poll slots to the polls.
-                return now
+                if not deliver:
+                    return now
+                return await self._deliver(succeeded)
             case ProviderState.FAILED:
                 return await self._end(
                     job,
@@ -784,7 +769,7 @@ class JobPoller:
         if ended is None:
             return self._clock()  # moved meanwhile (a cancel): look again, to announce whatever it became
         log.info("job %s: %s (%s)", job.id, to.value, code)
-        return self._clock()  # told by a step of its own, in a delivery slot (see _advance)
+        return await self._announce(ended)
 
     async def _announce(self, job: Job) -> float | None:
         """Tell the requester how a final job ended, once; retried later while the front end cannot."""
