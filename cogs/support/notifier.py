@@ -35,7 +35,7 @@ from bot.presentation import (
     status_card_title_prefix,
     too_large_message,
 )
-from cogs.embeds import card_embed, message_link
+from cogs.embeds import card_embed
 from cogs.support.retry import DiscordUnavailableError, call_with_retries, is_transient
 from cogs.support.status_board import StatusBoard
 
@@ -176,10 +176,8 @@ class DiscordNotifier:
         raise DeliveryError("the bot may no longer post in that channel or thread", permanent=True)
 
     async def video_delivered(self, job: Job) -> None:
-        """Show "Done" on the status card, and in the member's private answer while it can still change."""
+        """Show "Done" on the status card (the video's post, with its mention, told the member)."""
         self._board.show(job, final=True)
-        card = message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
-        await self._answer_requester(job, f"Video #{job.id} is ready, posted under your request: {card}")
 
     async def job_ended(self, job: Job) -> None:
         """Show the ending on the status card and tell the member under it (once, even after a crash)."""
