@@ -486,10 +486,6 @@ class JobService:
             raise JobNotFoundError(f"You have no job #{job_id}.")
         return job
 
-    async def set_thread(self, job_id: int, thread_id: int) -> Job | None:
-        """Record the thread a job's video goes to (None when the job is already over)."""
-        return await self._store.annotate(job_id, thread_id=thread_id)
-
     async def recent_jobs(self, user_id: int, *, guild_id: int | None = None, limit: int = 10) -> list[Job]:
         """A member's latest jobs, newest first."""
         return await self._store.jobs_for_user(user_id, guild_id=guild_id, limit=limit)
