@@ -892,7 +892,13 @@ async def test_nonce_dedup_holds_within_the_window_only() -> None:
     assert [m.id for m in double.messages(text)] == [first.id, other.id, late.id, int(unenforced["id"])]
 
 
-async def test_history_is_newest_first_without_nonces_and_pages_like_discord(double: DiscordDouble) -> None:
+async def test_history_is_newest_first_without_nonces_and_pages_like_discord() -> None:
+    # The member's photo is read back through REST: only an app granted Message Content sees it.
+    async with DiscordDouble(message_content_intent_granted=True) as double:
+        await _history_pages_like_discord(double)
+
+
+async def _history_pages_like_discord(double: DiscordDouble) -> None:
     text = double.guilds[0].text_channel
     photo = double.add_attachment(PNG_BYTES, "photo.png", ephemeral=False)
     async with running_bot(double) as bot:

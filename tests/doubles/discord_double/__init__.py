@@ -1,5 +1,6 @@
 """A loopback Discord (REST + gateway + CDN) for end-to-end tests of a discord.py bot."""
 
+from .components import ButtonStyle, ComponentType, ModalField, OpenedModal, TextInputStyle
 from .faults import HeldRequest, is_message_create, is_message_delete, is_message_edit, is_route
 from .interactions import CallbackRejectedError, CallbackType, InteractionHandle, InteractionType, OptionType
 from .model import (
@@ -13,6 +14,7 @@ from .model import (
     HostedFile,
     Intents,
     MessageFlags,
+    MessageType,
     RecordedRequest,
     StoredMessage,
     UploadedFile,
@@ -26,11 +28,13 @@ __all__ = [
     "DEFAULT_BOT_PERMISSIONS",
     "DEFAULT_EVERYONE_PERMISSIONS",
     "MIB",
+    "ButtonStyle",
     "CallbackRejectedError",
     "CallbackType",
     "ChannelRateLimitStats",
     "ChannelSpec",
     "ChannelType",
+    "ComponentType",
     "DiscordAPIError",
     "DiscordDouble",
     "GatewaySession",
@@ -41,10 +45,14 @@ __all__ = [
     "InteractionHandle",
     "InteractionType",
     "MessageFlags",
+    "MessageType",
+    "ModalField",
+    "OpenedModal",
     "OptionType",
     "RateLimitStats",
     "RecordedRequest",
     "StoredMessage",
+    "TextInputStyle",
     "UploadedFile",
     "UserSpec",
     "is_message_create",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .components import OpenedModal
 from .model import ChannelSpec, GuildSpec, HostedFile, RecordedRequest, StoredMessage, UserSpec
 from .payloads import channel_payload, member_payload
 
@@ -61,6 +62,9 @@ class InteractionHandle:
 
     ``original`` is the interaction's response message; ``followups`` are the messages returned to
     followup calls (the first followup after a deferral edits the original, so it is that message).
+    ``modal`` is the modal the bot opened in answer (callback type 9), ``modal_submits`` the MODAL_SUBMIT
+    interactions ``DiscordDouble.submit_modal`` sent for it; a submit's ``modal_source`` is the
+    interaction that opened the modal, and its ``submitted_modal`` the modal submitted.
     """
 
     def __init__(
@@ -91,6 +95,10 @@ class InteractionHandle:
         self.followups: list[StoredMessage] = []
         self.autocomplete_choices: list[dict[str, Any]] | None = None
         self.deferred_ephemeral = False
+        self.modal: OpenedModal | None = None
+        self.modal_submits: list[InteractionHandle] = []
+        self.modal_source: InteractionHandle | None = None
+        self.submitted_modal: OpenedModal | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -148,6 +156,18 @@ class InteractionHandle:
             return original if original is not None and not original.is_loading else None
 
         return await self._double.wait_until(settled, timeout=timeout)
+
+    async def wait_modal(self, timeout: float = 5.0) -> OpenedModal:
+        """Await the bot's first response and return the modal it opened.
+
+        Raises ``CallbackRejectedError`` if the double refused the response or it was not a modal.
+        """
+        request = await self.wait_acknowledged(timeout=timeout)
+        if self.modal is None:
+            raise CallbackRejectedError(
+                f"the bot answered with callback type {request.json.get('type')}, not a modal"
+            )
+        return self.modal
 
     async def wait_autocomplete(self, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Await the bot's autocomplete choices."""

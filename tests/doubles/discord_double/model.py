@@ -47,6 +47,16 @@ class MessageFlags:
     HAS_THREAD = 1 << 5
     EPHEMERAL = 1 << 6
     LOADING = 1 << 7
+    IS_COMPONENTS_V2 = 1 << 15
+
+
+class MessageType:
+    """Message type numbers the double produces."""
+
+    DEFAULT = 0
+    REPLY = 19
+    CHAT_INPUT_COMMAND = 20
+    CONTEXT_MENU_COMMAND = 23
 
 
 class Intents:
@@ -56,7 +66,9 @@ class Intents:
     GUILD_MEMBERS = 1 << 1
     GUILD_PRESENCES = 1 << 8
     GUILD_MESSAGES = 1 << 9
+    GUILD_MESSAGE_REACTIONS = 1 << 10
     DIRECT_MESSAGES = 1 << 12
+    DIRECT_MESSAGE_REACTIONS = 1 << 13
     MESSAGE_CONTENT = 1 << 15
     PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
@@ -392,6 +404,7 @@ class StoredMessage:
     ephemeral: bool = False
     deleted: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
+    # The bot's own reactions, as the emoji strings of the route: "👍" or "name:id", oldest first.
     reactions: list[str] = field(default_factory=list)
     # Discord echoes a nonce only in the create response and MESSAGE_CREATE, never when fetched later.
     nonce: str | int | None = None
@@ -436,6 +449,24 @@ class StoredMessage:
     def pinged_user_ids(self) -> list[int]:
         """Users Discord would have pinged."""
         return [int(user["id"]) for user in self.payload.get("mentions", [])]
+
+    @property
+    def author_id(self) -> int:
+        """Id of the author."""
+        return int(self.payload["author"]["id"])
+
+    @property
+    def reference_id(self) -> int | None:
+        """Id of the message this one replies to, if it is a reply."""
+        reference = self.payload.get("message_reference")
+        if not reference or reference.get("message_id") is None:
+            return None
+        return int(reference["message_id"])
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """Current components (with the ids Discord assigned)."""
+        return list(self.payload.get("components") or [])
 
     @property
     def thread_id(self) -> int | None:

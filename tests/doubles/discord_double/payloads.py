@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ADMINISTRATOR, ALL_PERMISSIONS, ChannelSpec, ChannelType, GuildSpec, UserSpec
+from .model import ADMINISTRATOR, ALL_PERMISSIONS, ChannelSpec, ChannelType, GuildSpec, HostedFile, UserSpec
 
 
 def channel_payload(channel: ChannelSpec, *, bot: UserSpec | None = None) -> dict[str, Any]:
@@ -238,3 +238,15 @@ def application_payload(bot: UserSpec, owner: UserSpec) -> dict[str, Any]:
         "integration_types_config": {"0": {}},
         "approximate_guild_count": 1,
     }
+
+
+def image_embed(image: HostedFile, *, link: bool = True) -> dict[str, Any]:
+    """An embed showing ``image``: an unfurled image link (type "image", picture in ``thumbnail``) or,
+    with ``link=False``, a rich embed with the picture in ``image``."""
+    picture: dict[str, Any] = {"url": image.url, "proxy_url": image.url}
+    attachment = image.payload()
+    if "width" in attachment:
+        picture |= {"width": attachment["width"], "height": attachment["height"]}
+    if link:
+        return {"type": "image", "url": image.url, "thumbnail": picture}
+    return {"type": "rich", "image": picture}

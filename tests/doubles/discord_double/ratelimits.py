@@ -6,7 +6,8 @@ route's bucket; the same for every channel - clients tell the channels' buckets 
 as discord.py does with ``Route.major_parameters``). Message creates, edits and deletes in one channel
 share one bucket of, commonly, 5 requests per 5 s. A window opens with the first request after the
 previous one reset and closes ``period_s`` later; a request over the limit gets a 429 that discord.py
-honours (it carries ``Via``) and retries after ``retry_after``.
+honours (it carries ``Via``) and retries after ``retry_after``. The bot's own reactions (add and remove)
+have a stricter bucket of their own: 1 per 0.25 s per channel.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ MESSAGE_BUCKET_ROUTES = frozenset(
     }
 )
 MESSAGE_BUCKET_HASH = hashlib.sha256(b"discord-double/channel-messages").hexdigest()[:32]
+REACTION_ROUTE = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
+# Routes that share the per-channel reaction bucket.
+REACTION_BUCKET_ROUTES = frozenset({("PUT", REACTION_ROUTE), ("DELETE", REACTION_ROUTE)})
+REACTION_BUCKET_HASH = hashlib.sha256(b"discord-double/channel-reactions").hexdigest()[:32]
 RATE_LIMITED_MESSAGE = "You are being rate limited."
 
 
@@ -80,8 +85,9 @@ class ChannelRateLimitStats:
 class RateLimitStats:
     """A snapshot of the double's rate limiting (``DiscordDouble.rate_limit_stats()``).
 
-    ``rate_limited`` counts the 429s the per-channel bucket served, ``injected_rate_limited`` those of
-    ``rate_limit_next``; ``limit``/``period_s`` are None when the bucket is off.
+    ``rate_limited`` counts the 429s the per-channel message bucket served, ``injected_rate_limited``
+    those of ``rate_limit_next``; ``limit``/``period_s`` are None when the bucket is off. The reaction
+    bucket's figures are in ``reaction_channels`` and ``reaction_rate_limited``.
     """
 
     limit: int | None
@@ -89,6 +95,8 @@ class RateLimitStats:
     channels: Mapping[int, ChannelRateLimitStats]
     rate_limited: int
     injected_rate_limited: int
+    reaction_channels: Mapping[int, ChannelRateLimitStats] = field(default_factory=dict)
+    reaction_rate_limited: int = 0
 
     def channel(self, channel: Any) -> ChannelRateLimitStats:
         """Stats of one channel (a ``ChannelSpec`` or an id); all zero if it saw no request."""
@@ -130,13 +138,21 @@ class _Bucket:
 class ChannelBuckets:
     """Fixed-window buckets keyed by channel id, ``limit`` requests per ``period_s``."""
 
-    def __init__(self, limit: int, period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        period_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        bucket_hash: str = MESSAGE_BUCKET_HASH,
+    ) -> None:
         if limit < 1 or period_s <= 0:
             raise ValueError(
                 f"channel rate limit must be (limit >= 1, period_s > 0), not {(limit, period_s)}"
             )
         self.limit = limit
         self.period_s = period_s
+        self.bucket_hash = bucket_hash
         self._clock = clock
         # Epoch = monotonic + offset, fixed once so every response of a window names the same reset.
         self._epoch_offset = time.time() - clock()
@@ -169,7 +185,7 @@ class ChannelBuckets:
             "X-RateLimit-Remaining": str(self.limit - bucket.count),
             "X-RateLimit-Reset": f"{_ceil_ms(bucket.reset_at + self._epoch_offset):.3f}",
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": MESSAGE_BUCKET_HASH,
+            "X-RateLimit-Bucket": self.bucket_hash,
         }
 
     def stats(self) -> dict[int, ChannelRateLimitStats]:

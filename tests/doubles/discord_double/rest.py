@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import re
 import time
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
+from .components import validate_modal, with_component_ids
 from .interactions import (
     CallbackType,
     InteractionHandle,
@@ -28,6 +30,7 @@ from .model import (
     HostedFile,
     Intents,
     MessageFlags,
+    MessageType,
     RecordedRequest,
     StoredMessage,
     UploadedFile,
@@ -47,10 +50,13 @@ from .payloads import (
     thread_payload,
 )
 from .rules import (
+    MAX_REACTIONS,
     effective_mentions,
     is_empty_message,
+    reaction_payload,
     validate_autocomplete_choices,
     validate_message,
+    validate_reaction_emoji,
     validate_thread_name_and_duration,
 )
 
@@ -109,8 +115,70 @@ def _wrong_channel_type() -> DiscordAPIError:
     return DiscordAPIError(400, 50024, "Cannot execute action on this channel type")
 
 
+def _unknown_reference() -> DiscordAPIError:
+    return invalid_form_body(
+        {"message_reference": field_error("MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")}
+    )
+
+
+# What Discord empties in a message object for an app without the Message Content intent.
+_CONTENT_FIELDS_BLANKED: dict[str, Any] = {"content": "", "embeds": [], "attachments": [], "components": []}
+
+
 class RestApi:
     """REST handlers of ``DiscordDouble`` (state lives on the double)."""
+
+    if TYPE_CHECKING:
+        # What the handlers use of ``DiscordDouble``: its configuration, state and helpers.
+        guilds: list[GuildSpec]
+        bot_user: UserSpec
+        ack_deadline_s: float
+        token_lifetime_s: float
+        allowed_privileged_intents: int
+        daily_command_create_cap: int
+        nonce_window_s: float
+        _channels: dict[int, ChannelSpec]
+        _guild_by_id: dict[int, GuildSpec]
+        _threads: list[ChannelSpec]
+        _messages: dict[int, StoredMessage]
+        _channel_messages: defaultdict[int, list[StoredMessage]]
+        _commands: defaultdict[int | None, dict[int, dict[str, Any]]]
+        _command_creates: Counter[int | None]
+        _interactions_by_id: dict[int, InteractionHandle]
+        _interactions_by_token: dict[str, InteractionHandle]
+
+        @property
+        def application_id(self) -> int: ...
+
+        @property
+        def gateway_url(self) -> str: ...
+
+        def messages(self, channel: ChannelSpec | int) -> list[StoredMessage]: ...
+
+        def dm_channel(self, user: UserSpec) -> ChannelSpec: ...
+
+        def _upload_limit(self, guild: GuildSpec | None) -> int: ...
+
+        def _parent(self, channel: ChannelSpec) -> ChannelSpec | None: ...
+
+        def _host(
+            self,
+            data: bytes,
+            filename: str,
+            content_type: str,
+            channel_id: int,
+            *,
+            ephemeral: bool = False,
+            description: str | None = None,
+        ) -> HostedFile: ...
+
+        def _notify_message_created(self, message: StoredMessage) -> None: ...
+
+        async def _announce_message(self, message: StoredMessage) -> None: ...
+
+        async def dispatch_event(
+            self, event: str, data: dict[str, Any], *, intent: int | None = None
+        ) -> None: ...
 
     # ------------------------------------------------------------------ messages
 
@@ -155,16 +223,42 @@ class RestApi:
         return hosted
 
     def _mentions(
-        self, content: str, allowed: dict[str, Any] | None, guild: GuildSpec | None
+        self,
+        content: str,
+        allowed: dict[str, Any] | None,
+        guild: GuildSpec | None,
+        replied_author: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``mention_everyone``/``mentions``/``mention_roles``; ``replied_author`` is a pinged reply's."""
         everyone, user_ids, role_ids = effective_mentions(content, allowed)
         known = {member.id: member for member in (guild.members if guild else [])}
         known[self.bot_user.id] = self.bot_user
+        mentions = [known[user_id].payload() for user_id in dict.fromkeys(user_ids) if user_id in known]
+        if replied_author is not None and all(m["id"] != replied_author["id"] for m in mentions):
+            mentions.append(copy.deepcopy(replied_author))
         return {
             "mention_everyone": everyone,
-            "mentions": [known[user_id].payload() for user_id in user_ids if user_id in known],
+            "mentions": mentions,
             "mention_roles": [str(role_id) for role_id in role_ids],
         }
+
+    def _reference(
+        self, body: Mapping[str, Any], channel: ChannelSpec, guild: GuildSpec | None
+    ) -> tuple[dict[str, Any] | None, StoredMessage | None]:
+        """The stored ``message_reference`` of a new message and, for a reply, the message replied to."""
+        reference = body.get("message_reference")
+        if not reference or reference.get("message_id") is None:
+            return None, None
+        reference_type = int(reference.get("type") or 0)
+        stored: dict[str, Any] = {
+            "type": reference_type,
+            "message_id": str(reference["message_id"]),
+            "channel_id": str(reference.get("channel_id") or channel.id),
+        }
+        if guild is not None:
+            stored["guild_id"] = str(reference.get("guild_id") or guild.id)
+        replied = self._messages.get(int(reference["message_id"])) if reference_type == 0 else None
+        return stored, replied
 
     def _create_message(
         self,
@@ -179,12 +273,27 @@ class RestApi:
         message_type: int = 0,
         message_id: int | None = None,
         hosted: Sequence[HostedFile] = (),
+        reply_ping: bool | None = None,
     ) -> StoredMessage:
+        """Store (and hook-notify) a new message; the caller announces it.
+
+        A ``message_reference`` of type 0 makes it a reply (type 19) that pings the replied-to author
+        unless ``reply_ping`` is False (None: as ``allowed_mentions.replied_user`` says; Discord's
+        default without ``allowed_mentions`` is to ping).
+        """
         message_id = message_id or new_snowflake()
         guild = self._guild_of(channel)
         content = body.get("content") or ""
         allowed = body.get("allowed_mentions")
         attachments = [*hosted, *self._host_uploads(files, body, channel.id)]
+        reference, replied = self._reference(body, channel, guild)
+        if reply_ping is None:
+            reply_ping = allowed is None or bool(allowed.get("replied_user"))
+        replied_author = None
+        if replied is not None and reply_ping and replied.author_id != author.id:
+            replied_author = replied.payload["author"]
+        if reference is not None and reference["type"] == 0 and message_type == MessageType.DEFAULT:
+            message_type = MessageType.REPLY
         payload: dict[str, Any] = {
             "id": str(message_id),
             "channel_id": str(channel.id),
@@ -193,22 +302,18 @@ class RestApi:
             "timestamp": snowflake_time(message_id).isoformat(),
             "edited_timestamp": None,
             "tts": bool(body.get("tts")),
-            **self._mentions(content, allowed, guild),
+            **self._mentions(content, allowed, guild, replied_author),
             "attachments": [hosted.payload() for hosted in attachments],
             "embeds": [{"type": "rich", **embed} for embed in body.get("embeds") or []],
-            "components": body.get("components") or [],
+            "components": with_component_ids(body.get("components") or []),
             "pinned": False,
             "type": message_type,
             "flags": flags | (int(body.get("flags") or 0) & ~MessageFlags.EPHEMERAL),
         }
         if guild is not None:
             payload["guild_id"] = str(guild.id)
-        if body.get("message_reference"):
-            payload["message_reference"] = {
-                "type": 0,
-                **body["message_reference"],
-                "channel_id": str(channel.id),
-            }
+        if reference is not None:
+            payload["message_reference"] = reference
         if handle is not None:
             payload["webhook_id"] = str(self.application_id)
             payload["application_id"] = str(self.application_id)
@@ -261,13 +366,21 @@ class RestApi:
         message.allowed_mentions = allowed
         content = merged["content"] or ""
         was_loading = message.is_loading
+        components = merged["components"] or []
+        if "components" in body:
+            components = with_component_ids(components)
+        # An edit re-parses the content's mentions; a reply keeps pinging whom it pinged.
+        replied = self._messages.get(message.reference_id) if message.reference_id is not None else None
+        replied_author = None
+        if replied is not None and replied.author_id in message.pinged_user_ids:
+            replied_author = replied.payload["author"]
         message.payload |= {
             "content": content,
             "embeds": [{"type": "rich", **embed} for embed in merged["embeds"] or []],
-            "components": merged["components"] or [],
+            "components": components,
             "attachments": [hosted.payload() for hosted in message.attachments],
             "flags": message.flags & ~MessageFlags.LOADING,
-            **self._mentions(content, allowed, self._guild_of(channel)),
+            **self._mentions(content, allowed, self._guild_of(channel), replied_author),
         }
         if not was_loading:
             message.payload["edited_timestamp"] = iso_now()
@@ -299,24 +412,28 @@ class RestApi:
         )
         if not can_send or (record.files and not _has(permissions, attach_files=True)):
             raise _missing_permissions()
-        body = record.json or {}
+        body = dict(record.json or {})
         validate_message(body, record.files, upload_limit=self._upload_limit(self._guild_of(channel)))
         reference = body.get("message_reference")
         if reference and reference.get("message_id"):
+            if not _has(permissions, read_message_history=True):
+                # Replying needs Read Message History (Discord: 50013).
+                raise _missing_permissions()
             referenced = self._messages.get(int(reference["message_id"]))
-            if referenced is None or referenced.deleted:
-                raise invalid_form_body(
-                    {"message_reference": field_error("MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")}
-                )
+            reply = int(reference.get("type") or 0) == 0
+            if referenced is None or referenced.deleted or (reply and referenced.channel_id != channel.id):
+                if reference.get("fail_if_not_exists", True):
+                    raise _unknown_reference()
+                del body["message_reference"]  # Discord sends it as a plain message
         if body.get("enforce_nonce") and body.get("nonce") is not None:
             earlier = self._message_with_nonce(channel, body["nonce"])
             if earlier is not None:
-                return 200, earlier.payload | {"nonce": earlier.nonce}
+                return 200, self._message_object(earlier, with_nonce=True)
         message = self._create_message(
             channel=channel, author=self.bot_user, body=body, files=record.files, source="bot"
         )
         await self._announce_message(message)
-        return 200, self._created_payload(message)
+        return 200, self._message_object(message, with_nonce=True)
 
     def _message_with_nonce(self, channel: ChannelSpec, nonce: str | int) -> StoredMessage | None:
         """The bot's message in ``channel`` created with ``nonce`` within the dedup window, if any.
@@ -333,12 +450,52 @@ class RestApi:
                 return earlier
         return None
 
-    @staticmethod
-    def _created_payload(message: StoredMessage) -> dict[str, Any]:
-        """The message as the create response and MESSAGE_CREATE carry it: with the nonce sent."""
-        if message.nonce is None:
-            return message.payload
-        return message.payload | {"nonce": message.nonce}
+    def _content_visible(self, message: StoredMessage, *, intent: bool) -> bool:
+        """Whether an app sees ``message``'s content, embeds, attachments and components.
+
+        With the Message Content intent always; without it only in DMs, in its own messages and in
+        messages that mention it (a content mention or a reply that pings it).
+        """
+        if intent:
+            return True
+        channel = self._channels.get(message.channel_id)
+        return (
+            (channel is not None and channel.type == ChannelType.DM)
+            or message.author_id == self.bot_user.id
+            or self.bot_user.id in message.pinged_user_ids
+        )
+
+    @property
+    def _rest_content_intent(self) -> bool:
+        """Whether REST reads show other members' message content: the app has the intent granted."""
+        return bool(self.allowed_privileged_intents & Intents.MESSAGE_CONTENT)
+
+    def _message_object(
+        self, message: StoredMessage, *, content_intent: bool = True, with_nonce: bool = False
+    ) -> dict[str, Any]:
+        """The message object Discord serves: a reply's ``referenced_message`` (None once deleted), the
+        bot's ``reactions``, the nonce in a create response/MESSAGE_CREATE (``with_nonce``), and the
+        content fields blanked where an app without the intent (``content_intent=False``) may not see
+        them - for the message itself and, separately, for the message it replies to.
+        """
+        payload = dict(message.payload)
+        if with_nonce and message.nonce is not None:
+            payload["nonce"] = message.nonce
+        if message.reactions:
+            payload["reactions"] = [reaction_payload(emoji) for emoji in message.reactions]
+        reference = payload.get("message_reference")
+        if reference is not None and reference.get("type", 0) == 0 and message.reference_id is not None:
+            replied = self._messages.get(message.reference_id)
+            if replied is None or replied.deleted:
+                payload["referenced_message"] = None
+            else:
+                inner = dict(replied.payload)
+                if not self._content_visible(replied, intent=content_intent):
+                    inner |= _CONTENT_FIELDS_BLANKED
+                payload["referenced_message"] = inner
+        if not self._content_visible(message, intent=content_intent):
+            payload |= _CONTENT_FIELDS_BLANKED
+        return copy.deepcopy(payload)
 
     async def _list_messages(self, record: RecordedRequest) -> Reply:
         """``GET /channels/{id}/messages``: newest first, like Discord, with ``limit`` (1-100, default 50)
@@ -376,12 +533,17 @@ class RestApi:
             page = [m for m in oldest_first if m.id > anchors["after"]][:limit]
         else:
             page = oldest_first[-limit:]
-        return 200, [message.payload for message in reversed(page)]
+        intent = self._rest_content_intent
+        return 200, [self._message_object(message, content_intent=intent) for message in reversed(page)]
 
     async def _get_message(self, record: RecordedRequest) -> Reply:
         channel = self._lookup_channel(record)
-        self._require_view(channel)
-        return 200, self._message_in_channel(channel, record).payload
+        permissions = self._require_view(channel)
+        # Fetching one message needs Read Message History too (else 50001 Missing Access).
+        if not _has(permissions, read_message_history=True):
+            raise DiscordAPIError(403, 50001, "Missing Access")
+        message = self._message_in_channel(channel, record)
+        return 200, self._message_object(message, content_intent=self._rest_content_intent)
 
     async def _edit_channel_message(self, record: RecordedRequest) -> Reply:
         channel = self._lookup_channel(record)
@@ -392,30 +554,52 @@ class RestApi:
         self._edit_message(
             message, record.json or {}, record.files, self._upload_limit(self._guild_of(channel))
         )
-        return 200, message.payload
+        return 200, self._message_object(message)
 
     async def _delete_channel_message(self, record: RecordedRequest) -> Reply:
         channel = self._lookup_channel(record)
         permissions = self._require_view(channel)
         message = self._message_in_channel(channel, record)
-        is_own = int(message.payload["author"]["id"]) == self.bot_user.id
+        is_own = message.author_id == self.bot_user.id
         if not is_own and not _has(permissions, manage_messages=True):
             raise _missing_permissions()
-        message.deleted = True
+        await self._delete_message(message)
         return 204, None
 
+    async def _delete_message(self, message: StoredMessage) -> None:
+        """Mark ``message`` deleted and announce MESSAGE_DELETE to clients with the messages intent."""
+        message.deleted = True
+        channel = self._channels[message.channel_id]
+        event: dict[str, Any] = {"id": str(message.id), "channel_id": str(channel.id)}
+        if channel.guild_id is not None:
+            event["guild_id"] = str(channel.guild_id)
+        intent = Intents.DIRECT_MESSAGES if channel.type == ChannelType.DM else Intents.GUILD_MESSAGES
+        if not message.ephemeral:
+            await self.dispatch_event("MESSAGE_DELETE", event, intent=intent)
+
     async def _react(self, record: RecordedRequest) -> Reply:
+        """PUT a reaction of the bot: idempotent; needs Read Message History and Add Reactions."""
         channel = self._lookup_channel(record)
         if not _has(self._require_view(channel), add_reactions=True, read_message_history=True):
             raise _missing_permissions()
-        self._message_in_channel(channel, record).reactions.append(record.params["emoji"])
+        message = self._message_in_channel(channel, record)
+        emoji = record.params["emoji"]
+        validate_reaction_emoji(emoji)
+        if emoji not in message.reactions:
+            if len(message.reactions) >= MAX_REACTIONS:
+                raise DiscordAPIError(400, 30010, f"Maximum number of reactions reached ({MAX_REACTIONS})")
+            message.reactions.append(emoji)
         return 204, None
 
     async def _unreact(self, record: RecordedRequest) -> Reply:
+        """DELETE a reaction of the bot: idempotent (204 whether or not it was there)."""
         channel = self._lookup_channel(record)
+        self._require_view(channel)
         message = self._message_in_channel(channel, record)
-        if record.params["emoji"] in message.reactions:
-            message.reactions.remove(record.params["emoji"])
+        emoji = record.params["emoji"]
+        validate_reaction_emoji(emoji)
+        if emoji in message.reactions:
+            message.reactions.remove(emoji)
         return 204, None
 
     async def _typing(self, record: RecordedRequest) -> Reply:
@@ -492,7 +676,7 @@ class RestApi:
             )
             await self._announce_thread(thread)
             await self._announce_message(message)
-            return 200, thread_payload(thread) | {"message": message.payload}
+            return 200, thread_payload(thread) | {"message": self._message_object(message)}
         if channel.type not in (ChannelType.TEXT, ChannelType.NEWS):
             raise _wrong_channel_type()
         thread_type = int(body.get("type") or ChannelType.PRIVATE_THREAD)
@@ -615,7 +799,7 @@ class RestApi:
 
     def _store_command(
         self, scope: int | None, command: dict[str, Any], existing: dict[str, Any] | None
-    ) -> dict:
+    ) -> dict[str, Any]:
         stored = copy.deepcopy(command)
         stored.setdefault("type", 1)
         stored.setdefault("description", "")
@@ -740,7 +924,7 @@ class RestApi:
         resource: dict[str, Any] = {"type": callback_type}
         interaction: dict[str, Any] = {"id": str(handle.id), "type": handle.type}
         if message is not None:
-            resource["message"] = message.payload
+            resource["message"] = self._message_object(message)
             interaction |= {
                 "response_message_id": str(message.id),
                 "response_message_loading": message.is_loading,
@@ -802,8 +986,8 @@ class RestApi:
         if callback_type == CallbackType.AUTOCOMPLETE_RESULT:
             handle.autocomplete_choices = validate_autocomplete_choices(data)
             return None
-        if not data.get("custom_id") or not data.get("title") or not data.get("components"):
-            raise invalid_form_body({"data": field_error("BASE_TYPE_REQUIRED", "This field is required")})
+        # MODAL: only ever a first response (a second one is 40060, checked by the caller).
+        handle.modal = validate_modal(data)
         return None
 
     def _webhook_handle(self, record: RecordedRequest) -> InteractionHandle:
@@ -853,20 +1037,20 @@ class RestApi:
             await self._announce_message(message)
         handle.followups.append(message)
         if record.query.get("wait", "false").lower() in ("1", "true"):
-            return 200, message.payload
+            return 200, self._message_object(message)
         return 204, None
 
     async def _webhook_get(self, record: RecordedRequest) -> Reply:
         handle = self._webhook_handle(record)
-        return 200, self._webhook_message(handle, record).payload
+        return 200, self._message_object(self._webhook_message(handle, record))
 
     async def _webhook_edit(self, record: RecordedRequest) -> Reply:
         handle = self._webhook_handle(record)
         message = self._webhook_message(handle, record)
         self._edit_message(message, record.json or {}, record.files, self._upload_limit(handle.guild))
-        return 200, message.payload
+        return 200, self._message_object(message)
 
     async def _webhook_delete(self, record: RecordedRequest) -> Reply:
         handle = self._webhook_handle(record)
-        self._webhook_message(handle, record).deleted = True
+        await self._delete_message(self._webhook_message(handle, record))
         return 204, None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from .model import DiscordAPIError, UploadedFile, field_error, invalid_form_body
+from .components import message_component_errors
+from .model import DiscordAPIError, MessageFlags, UploadedFile, field_error, invalid_form_body
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -118,6 +120,9 @@ def validate_message(
 
     if len(files) + kept_attachments > MAX_FILES:
         errors["attachments"] = _too_long(MAX_FILES)
+    if body.get("components") is not None:
+        v2 = bool(int(body.get("flags") or 0) & MessageFlags.IS_COMPONENTS_V2)
+        errors.update(message_component_errors(body["components"], v2=v2))
     if errors:
         raise invalid_form_body(errors)
 
@@ -157,6 +162,59 @@ def effective_mentions(
     users = [user_id for user_id in typed_users if "users" in parse or user_id in listed_users]
     roles = [role_id for role_id in typed_roles if "roles" in parse or role_id in listed_roles]
     return everyone, users, roles
+
+
+MAX_REACTIONS = 20
+_CUSTOM_EMOJI = re.compile(r"^(?:a:)?([A-Za-z0-9_]{2,32}):(\d{17,20})$")
+# Code points that may follow or join the pictographs of an emoji sequence: ZWJ, variation selectors,
+# the combining keycap, skin tones are category Sk, and tag characters for subdivision flags.
+_EMOJI_JOINERS = frozenset({0x200D, 0xFE0E, 0xFE0F, 0x20E3}) | frozenset(range(0xE0020, 0xE0080))
+_KEYCAP_BASES = frozenset("0123456789#*")
+
+
+def is_unicode_emoji(text: str) -> bool:
+    """Whether ``text`` looks like one Unicode emoji (sequence), as a reaction route names it.
+
+    Discord checks against its emoji list; the double accepts a short sequence of pictographs (category
+    So/Sk) with joiners and variation selectors, or a keycap, and refuses plain text.
+    """
+    if not 1 <= len(text) <= 16:
+        return False
+    has_pictograph = False
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("So", "Sk"):
+            has_pictograph = True
+        elif ord(char) in _EMOJI_JOINERS:
+            continue
+        elif char in _KEYCAP_BASES and index == 0 and text.endswith("\u20e3"):
+            has_pictograph = True
+        else:
+            return False
+    return has_pictograph
+
+
+def validate_reaction_emoji(emoji: str) -> None:
+    """400 / 10014 "Unknown Emoji" unless ``emoji`` is a Unicode emoji or a custom ``name:id``.
+
+    Whether a custom emoji exists and the bot may use it is not checked: the double has no emoji list.
+    """
+    if not (is_unicode_emoji(emoji) or _CUSTOM_EMOJI.match(emoji)):
+        raise DiscordAPIError(400, 10014, "Unknown Emoji")
+
+
+def reaction_payload(emoji: str) -> dict[str, Any]:
+    """The bot's reaction as a message object's ``reactions`` entry carries it."""
+    custom = _CUSTOM_EMOJI.match(emoji)
+    emoji_object = {"id": custom.group(2), "name": custom.group(1)} if custom else {"id": None, "name": emoji}
+    return {
+        "emoji": emoji_object,
+        "count": 1,
+        "count_details": {"burst": 0, "normal": 1},
+        "burst_colors": [],
+        "me": True,
+        "me_burst": False,
+    }
 
 
 def validate_thread_name_and_duration(body: dict[str, Any]) -> None:

@@ -3,18 +3,19 @@
 A real discord.py client runs against it unmodified once ``Route.BASE`` and
 ``DiscordWebSocket.DEFAULT_GATEWAY`` point here (see ``DiscordDouble.patch_client_endpoints``). Every
 REST request is recorded with what the double answered; Discord's rules (interaction deadlines, message
-limits, upload limits, threads, rate limits) are enforced with Discord's real status codes and bodies.
-Message creates, edits and deletes share a per-channel bucket (5 per 5 s by default) with Discord's
-rate-limit headers. Tests can inject faults: 429s (``rate_limit_next``), server errors (``fail_next``),
-responses lost after the request was applied (``drop_after_accept_next``), requests held in flight
-(``hold_next``) and hooks on message creation (``on_message_created``).
+limits, upload limits, threads, components, modals, reactions, the Message Content intent, rate limits)
+are enforced with Discord's real status codes and bodies. Message creates, edits and deletes share a
+per-channel bucket (5 per 5 s by default) with Discord's rate-limit headers; the bot's reactions have a
+stricter per-channel bucket of their own (1 per 0.25 s). Tests can inject faults: 429s
+(``rate_limit_next``), server errors (``fail_next``), responses lost after the request was applied
+(``drop_after_accept_next``), requests held in flight (``hold_next``) and hooks on message creation
+(``on_message_created``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
 import hmac
 import json
@@ -36,6 +37,7 @@ import yarl
 from aiohttp import WSMsgType, web
 from aiohttp.web_request import FileField
 
+from .components import component_interaction_data, modal_submission_components
 from .faults import Faults, HeldRequest, InjectedFailure, failure_response
 from .interactions import (
     InteractionHandle,
@@ -61,10 +63,13 @@ from .payloads import (
     bot_channel_permissions,
     channel_payload,
     guild_create_payload,
+    image_embed,
     member_payload,
 )
 from .ratelimits import (
     MESSAGE_BUCKET_ROUTES,
+    REACTION_BUCKET_HASH,
+    REACTION_BUCKET_ROUTES,
     ChannelBuckets,
     RateLimitStats,
     rate_limit_reply,
@@ -146,6 +151,11 @@ class DiscordDouble(RestApi):
                 image = discord_double.add_attachment(png_bytes, "cat.png", "image/png")
                 inter = await discord_double.send_slash_command("animate", {"image": image})
                 await inter.wait_acknowledged()
+
+    ``allowed_privileged_intents`` are the privileged intents enabled for the app in the developer portal
+    (``message_content_intent_granted=True`` adds MESSAGE_CONTENT): identifying with any other closes
+    the gateway with 4014, and REST reads of other members' messages are blanked unless MESSAGE_CONTENT
+    is granted.
     """
 
     def __init__(
@@ -162,6 +172,8 @@ class DiscordDouble(RestApi):
         daily_command_create_cap: int = 200,
         channel_rate_limit: tuple[int, float] | None = (5, 5.0),
         nonce_window_s: float = 5 * 60.0,
+        message_content_intent_granted: bool = False,
+        reaction_rate_limit: tuple[int, float] | None = (1, 0.25),
     ) -> None:
         self.guilds: list[GuildSpec] = list(guilds) if guilds is not None else [GuildSpec()]
         self.bot_user = bot_user or UserSpec("seedance-bot", bot=True)
@@ -169,13 +181,17 @@ class DiscordDouble(RestApi):
         self.ack_deadline_s = ack_deadline_s
         self.token_lifetime_s = token_lifetime_s
         self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.allowed_privileged_intents = allowed_privileged_intents
+        self.allowed_privileged_intents = allowed_privileged_intents | (
+            Intents.MESSAGE_CONTENT if message_content_intent_granted else 0
+        )
         self.strict_commands = strict_commands
         self.daily_command_create_cap = daily_command_create_cap
         # (requests, seconds) per channel shared by message create/edit/delete; None = no such limit.
         self.channel_rate_limit = channel_rate_limit
         # How long a create with ``enforce_nonce`` returns the earlier message sent with the same nonce.
         self.nonce_window_s = nonce_window_s
+        # (requests, seconds) per channel for the bot's reaction adds/removes; None = no such limit.
+        self.reaction_rate_limit = reaction_rate_limit
 
         self.requests: list[RecordedRequest] = []
         self.identifies: list[dict[str, Any]] = []
@@ -201,6 +217,11 @@ class DiscordDouble(RestApi):
         self._rate_limits: list[_RateLimitRule] = []
         self._injected_429s = 0
         self._buckets = ChannelBuckets(*channel_rate_limit) if channel_rate_limit is not None else None
+        self._reaction_buckets = (
+            ChannelBuckets(*reaction_rate_limit, bucket_hash=REACTION_BUCKET_HASH)
+            if reaction_rate_limit is not None
+            else None
+        )
         self._faults = Faults()
         self._created_hooks: list[
             tuple[Callable[[StoredMessage], bool], Callable[[StoredMessage], object]]
@@ -261,6 +282,18 @@ class DiscordDouble(RestApi):
     def cdn(self) -> str:
         """Base URL attachments are served from."""
         return self.base_url
+
+    @property
+    def message_content_intent_granted(self) -> bool:
+        """Whether the app has the privileged Message Content intent enabled in the developer portal."""
+        return bool(self.allowed_privileged_intents & Intents.MESSAGE_CONTENT)
+
+    @message_content_intent_granted.setter
+    def message_content_intent_granted(self, granted: bool) -> None:
+        if granted:
+            self.allowed_privileged_intents |= Intents.MESSAGE_CONTENT
+        else:
+            self.allowed_privileged_intents &= ~Intents.MESSAGE_CONTENT
 
     @property
     def application_id(self) -> int:
@@ -417,21 +450,57 @@ class DiscordDouble(RestApi):
         *,
         user: UserSpec | None = None,
         attachments: Sequence[HostedFile] = (),
+        reference: StoredMessage | None = None,
+        embeds: Sequence[Mapping[str, Any]] = (),
+        ping_replied_author: bool = True,
     ) -> StoredMessage:
-        """A member posts a message (e.g. a target for a message context-menu command)."""
+        """A member posts a message (e.g. a target for a message context-menu command).
+
+        ``content`` may mention the bot (``f"<@{double.bot_user.id}> ..."``): mentions are parsed as
+        Discord does. ``reference`` makes it a reply (type 19) to that message in the same channel: the
+        stored message gets ``message_reference`` and MESSAGE_CREATE carries ``referenced_message``.
+        ``ping_replied_author`` is the client's reply "@ mention" toggle (on by default): it puts the
+        replied-to author in ``mentions``. ``embeds`` are stored as given (see ``image_embed``).
+        """
         guild = self._guild_by_id.get(channel.guild_id) if channel.guild_id else None
         author = user or (guild.members[0] if guild else channel.recipients[0])
+        body: dict[str, Any] = {"content": content, "embeds": [dict(embed) for embed in embeds]}
+        if reference is not None:
+            if reference.deleted or reference.channel_id != channel.id:
+                raise ValueError("a member can reply only to a visible message of the same channel")
+            body["message_reference"] = {"type": 0, "message_id": str(reference.id)}
         message = self._create_message(
             channel=channel,
             author=author,
-            body={"content": content},
+            body=body,
             files=[],
             source="user",
             hosted=attachments,
+            reply_ping=ping_replied_author,
         )
         await self._announce_message(message)
         self._wake()
         return message
+
+    def image_embed(self, image: HostedFile, *, link: bool = True) -> dict[str, Any]:
+        """An embed showing ``image`` (hosted on the double's CDN), for ``post_user_message(embeds=...)``.
+
+        ``link=True`` is what Discord unfurls from a pasted image link (type "image", the picture in
+        ``thumbnail``); ``link=False`` a rich embed with the picture in ``image``.
+        """
+        return image_embed(image, link=link)
+
+    async def wait_reaction(
+        self, message: StoredMessage, emoji: str | None = None, timeout: float = 5.0
+    ) -> str:
+        """Await the bot's reaction ``emoji`` (any, if None) on ``message``; return the emoji string."""
+
+        def reacted() -> str | None:
+            if emoji is None:
+                return message.reactions[0] if message.reactions else None
+            return emoji if emoji in message.reactions else None
+
+        return await self.wait_until(reacted, timeout=timeout)
 
     def rate_limit_next(
         self,
@@ -448,12 +517,15 @@ class DiscordDouble(RestApi):
         """What rate limiting did so far: per channel the peak accepted per window and the 429s served."""
         limit, period_s = self.channel_rate_limit or (None, None)
         channels = self._buckets.stats() if self._buckets is not None else {}
+        reactions = self._reaction_buckets.stats() if self._reaction_buckets is not None else {}
         return RateLimitStats(
             limit=limit,
             period_s=period_s,
             channels=channels,
             rate_limited=sum(stats.rate_limited for stats in channels.values()),
             injected_rate_limited=self._injected_429s,
+            reaction_channels=reactions,
+            reaction_rate_limited=sum(stats.rate_limited for stats in reactions.values()),
         )
 
     def fail_next(
@@ -663,7 +735,8 @@ class DiscordDouble(RestApi):
         guild, channel, user = self._resolve_target(None, channel, user, dm=channel.type == ChannelType.DM)
         data, _ = self._command_data(name, 3, guild)
         data["target_id"] = str(message.id)
-        data["resolved"] = {"messages": {str(message.id): copy.deepcopy(message.payload)}}
+        # Message commands see the whole message, Message Content intent or not.
+        data["resolved"] = {"messages": {str(message.id): self._message_object(message)}}
         return await self._dispatch_interaction(
             InteractionType.APPLICATION_COMMAND, data, guild, channel, user
         )
@@ -687,19 +760,68 @@ class DiscordDouble(RestApi):
         message: StoredMessage,
         custom_id: str,
         *,
-        component_type: int = 2,
+        component_type: int | None = None,
         values: Sequence[str] | None = None,
         user: UserSpec | None = None,
     ) -> InteractionHandle:
-        """A member clicks a button (or picks ``values`` in a select) on ``message``."""
+        """A member clicks a button (or picks ``values`` in a string select) on ``message``.
+
+        Like a Discord client, refuses (ValueError) what a member cannot do: a custom id that is not on
+        the message's current components, a disabled component, values for a button, select values
+        outside its options or outside ``min_values..max_values``, a deleted message.
+        ``component_type`` (inferred when None) must match the component's type if given.
+        """
+        if message.deleted:
+            raise ValueError("the message was deleted: nothing on it can be clicked")
+        data = component_interaction_data(message.components, custom_id, values, component_type)
         channel = self._channels[message.channel_id]
         guild, channel, user = self._resolve_target(None, channel, user, dm=channel.type == ChannelType.DM)
-        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
-        if values is not None:
-            data["values"] = list(values)
         return await self._dispatch_interaction(
             InteractionType.MESSAGE_COMPONENT, data, guild, channel, user, message=message
         )
+
+    async def submit_modal(
+        self,
+        handle: InteractionHandle,
+        values: Mapping[str, str | Sequence[str]],
+        *,
+        user: UserSpec | None = None,
+    ) -> InteractionHandle:
+        """The member submits the modal the bot opened in answer to ``handle``: a MODAL_SUBMIT (type 5).
+
+        ``values`` maps input custom ids to a str (text inputs) or a list of option values (string
+        selects); inputs left out keep their pre-filled value. The submit is a new interaction with its
+        own id, token, 3 s deadline and 15-minute token; ``data`` is ``{custom_id, components}`` shaped
+        as Discord sends it for the modal's form (action rows or Labels, with component ids), and it
+        carries ``message`` when the modal was opened from a component interaction.
+
+        ValueError, as the Discord client would not submit: no modal was opened, a value breaks the
+        input's required/min/max rules or is not among a select's options, an unknown custom id, another
+        user than the one the modal was shown to, or a modal already closed by an acknowledged submit
+        (an unanswered submit leaves the modal open with an error, so it can be submitted again).
+        """
+        modal = handle.modal
+        if modal is None:
+            raise ValueError(f"the bot opened no modal in answer to {handle!r}")
+        if user is not None and user.id != handle.user.id:
+            raise ValueError(f"the modal was shown to {handle.user.username}, not to {user.username}")
+        if any(submit.acknowledged for submit in handle.modal_submits):
+            raise ValueError("the modal was already submitted and closed")
+        data = {"custom_id": modal.custom_id, "components": modal_submission_components(modal, values)}
+        source_message = handle.message if handle.type == InteractionType.MESSAGE_COMPONENT else None
+        submit = await self._dispatch_interaction(
+            InteractionType.MODAL_SUBMIT,
+            data,
+            handle.guild,
+            handle.channel,
+            handle.user,
+            message=source_message,
+        )
+        submit.modal_source = handle
+        submit.submitted_modal = modal
+        handle.modal_submits.append(submit)
+        self._wake()
+        return submit
 
     def _upload_limit(self, guild: GuildSpec | None) -> int:
         return guild.upload_limit if guild is not None else DM_UPLOAD_LIMIT
@@ -756,7 +878,7 @@ class DiscordDouble(RestApi):
                 "context": 1,
             }
         if message is not None:
-            payload["message"] = copy.deepcopy(message.payload)
+            payload["message"] = self._message_object(message)
         handle = InteractionHandle(
             self,
             payload=payload,
@@ -928,10 +1050,18 @@ class DiscordDouble(RestApi):
         return web.Response(status=204)
 
     def _admit_to_channel_bucket(self, record: RecordedRequest) -> dict[str, str]:
-        """Count a message create/edit/delete against its channel's bucket; its headers, or a 429."""
-        if self._buckets is None or (record.method, record.route) not in MESSAGE_BUCKET_ROUTES:
+        """Count a message create/edit/delete or a reaction against its channel's bucket; its headers,
+        or a 429."""
+        key = (record.method, record.route)
+        if key in MESSAGE_BUCKET_ROUTES:
+            buckets = self._buckets
+        elif key in REACTION_BUCKET_ROUTES:
+            buckets = self._reaction_buckets
+        else:
             return {}
-        admission = self._buckets.admit(record.params["channel_id"])
+        if buckets is None:
+            return {}
+        admission = buckets.admit(record.params["channel_id"])
         if not admission.allowed:
             body, headers = rate_limit_reply(admission.retry_after, bucket_headers=admission.headers)
             raise _BucketLimitedError(body, headers)
@@ -1133,19 +1263,25 @@ class DiscordDouble(RestApi):
         await session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
 
     async def _announce_message(self, message: StoredMessage) -> None:
-        """MESSAGE_CREATE to clients with the intent; content stripped without MESSAGE_CONTENT."""
+        """MESSAGE_CREATE to clients with GUILD_MESSAGES (DIRECT_MESSAGES in DMs).
+
+        Without MESSAGE_CONTENT in the session's intents, content/embeds/attachments/components are
+        blanked unless the message is a DM, the bot's own or mentions the bot - and a reply's
+        ``referenced_message`` is blanked by the same rule applied to the message replied to.
+        """
         if message.ephemeral:
             return
         channel = self._channels[message.channel_id]
         intent = Intents.DIRECT_MESSAGES if channel.type == ChannelType.DM else Intents.GUILD_MESSAGES
+        guild = self._guild_of(channel)
+        member = guild.member(message.author_id) if guild is not None else None
         for session in [s for s in self.sessions if s.ready and (s.intents or 0) & intent]:
-            event = copy.deepcopy(self._created_payload(message))
-            exempt = (
-                channel.type == ChannelType.DM
-                or int(event["author"]["id"]) == self.bot_user.id
-                or self.bot_user.id in message.pinged_user_ids
-            )
-            if not (session.intents or 0) & Intents.MESSAGE_CONTENT and not exempt:
-                event |= {"content": "", "embeds": [], "attachments": [], "components": []}
+            content_intent = bool((session.intents or 0) & Intents.MESSAGE_CONTENT)
+            event = self._message_object(message, content_intent=content_intent, with_nonce=True)
+            if member is not None and message.source == "user":
+                # Guild MESSAGE_CREATEs carry the author's member object (without its user).
+                event["member"] = {
+                    k: v for k, v in member_payload(member, [member.role_id]).items() if k != "user"
+                }
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await session.dispatch("MESSAGE_CREATE", event)
