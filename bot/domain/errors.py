@@ -61,3 +61,11 @@ class InvalidMediaError(DomainError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class MediaProcessingError(DomainError):
+    """A video cannot be fitted, joined or have its last frame taken (transcode.py); `code` says why."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code

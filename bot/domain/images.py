@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -150,6 +151,123 @@ async def prepare_image_async(
 ) -> PreparedImage:
     """`prepare_image` in a worker thread, so decoding never blocks the event loop."""
     return await asyncio.to_thread(prepare_image, data, limits=limits, label=label)
+
+
+def fit_image(
+    prepared: PreparedImage, limit_bytes: int, *, limits: ImageLimits = DEFAULT_IMAGE_LIMITS
+) -> PreparedImage:
+    """A copy of `prepared` of at most `limit_bytes`, e.g. to re-post under a Discord server's upload limit.
+
+    `prepared` is returned as it is when it already fits. Otherwise the copy is a JPEG, first of the full
+    picture at falling quality (90 down to 60), then, only if that is not enough, scaled down with its
+    aspect ratio kept, never to `limits.min_side_px` (300 px) or less on its short side, so that the copy
+    is still a frame image the providers accept. Prepared images are upright already (`prepare_image`
+    applies EXIF orientation); an orientation tag still in the data is applied all the same, and the copy
+    carries no EXIF. Transparency is flattened onto white. The returned `info` describes the copy, with a
+    note of what was done. Blocking (it decodes and encodes): use `fit_image_async` from the event loop.
+
+    Raises:
+        InvalidImageError: not even the smallest allowed size at quality 60 fits; `code` is
+            `ImageProblem.TOO_LARGE_AFTER_CONVERSION`.
+    """
+    if len(prepared.data) <= limit_bytes:
+        return prepared
+    image = _decoded_upright(prepared)
+    limit_text = format_bytes(limit_bytes)
+    sizes: dict[int, int] = {}
+    for quality in _FIT_QUALITIES:
+        encoded, _ = _encoded_bytes(image, "JPEG", quality, None)
+        if len(encoded) <= limit_bytes:
+            note = f"re-encoded as JPEG (quality {quality}) to fit {limit_text}"
+            return _fitted_copy(prepared, image.size, image.mode, encoded, note)
+        sizes[quality] = len(encoded)
+    smallest = _scaled_size(image.size, 0.0, limits)
+    if smallest != image.size:
+        scale, quality, size_bytes = 1.0, _FIT_SCALED_QUALITY, sizes[_FIT_SCALED_QUALITY]
+        for _ in range(_FIT_MAX_SCALINGS):
+            # A JPEG's size follows its pixel count, so each side shrinks by the root of the excess.
+            scale *= math.sqrt(limit_bytes * _FIT_AIM / size_bytes)
+            size = _scaled_size(image.size, scale, limits)
+            qualities = (quality,) if size != smallest else _FIT_QUALITIES[_FIT_QUALITIES.index(quality) :]
+            scaled = image.resize(size, Image.Resampling.LANCZOS)
+            for quality_tried in qualities:
+                encoded, _ = _encoded_bytes(scaled, "JPEG", quality_tried, None)
+                if len(encoded) <= limit_bytes:
+                    note = (
+                        f"scaled down to {size[0]}×{size[1]} px and re-encoded as JPEG "
+                        f"(quality {quality_tried}) to fit {limit_text}"
+                    )
+                    return _fitted_copy(prepared, size, scaled.mode, encoded, note)
+            if size == smallest:
+                break
+            size_bytes = len(encoded)
+    width, height = smallest
+    raise InvalidImageError(
+        f"The image cannot be made to fit {limit_text}: even at {width}×{height} px (the smallest a frame "
+        f"image may be) as a JPEG of quality {_FIT_QUALITIES[-1]}, it would be larger. Use a simpler image "
+        "or a server with a higher upload limit.",
+        code=ImageProblem.TOO_LARGE_AFTER_CONVERSION,
+    )
+
+
+async def fit_image_async(
+    prepared: PreparedImage, limit_bytes: int, *, limits: ImageLimits = DEFAULT_IMAGE_LIMITS
+) -> PreparedImage:
+    """`fit_image` in a worker thread, so decoding and encoding never block the event loop."""
+    return await asyncio.to_thread(fit_image, prepared, limit_bytes, limits=limits)
+
+
+# `fit_image`'s JPEG qualities, best first, and the one a scaled-down copy is written at: with fewer pixels,
+# a better quality costs less than it would have at full size, and looks better than more pixels at 60.
+_FIT_QUALITIES = (90, 80, 70, 60)
+_FIT_SCALED_QUALITY = 80
+# Each scaling aims this far under the limit, as the size follows the pixel count only roughly; the
+# second attempt, measured from the first, is nearly always within.
+_FIT_AIM = 0.95
+_FIT_MAX_SCALINGS = 3
+
+
+def _decoded_upright(prepared: PreparedImage) -> Image.Image:
+    """The pixels of a prepared image, upright, in a mode JPEG can hold (L or RGB)."""
+    with _refusing_damaged_data("The image", prepared.info.format):
+        # Not closed: that would free the pixels. The data is in memory, so no file is left open.
+        image = Image.open(io.BytesIO(prepared.data))
+        image.load()
+    # In place: a copy of a 25-megapixel picture would cost another 75 MB.
+    ImageOps.exif_transpose(image, in_place=True)
+    return _without_alpha(image)
+
+
+def _scaled_size(size: tuple[int, int], scale: float, limits: ImageLimits) -> tuple[int, int]:
+    """`size` scaled by `scale`, but never to `limits.min_side_px` or less on the short side.
+
+    The long side is derived from the short one, which keeps the aspect ratio as exact as whole pixels
+    allow, and is moved a pixel inwards should rounding put the ratio on one of `limits`' (exclusive) bounds.
+    """
+    width, height = size
+    short, long = min(width, height), max(width, height)
+    new_short = min(short, max(limits.min_side_px + 1, math.floor(short * scale)))
+    new_long = round(new_short * long / short)
+    widest = limits.max_aspect if width >= height else 1 / limits.min_aspect
+    while new_long > new_short and new_long / new_short >= widest:
+        new_long -= 1
+    return (new_long, new_short) if width >= height else (new_short, new_long)
+
+
+def _fitted_copy(
+    prepared: PreparedImage, size: tuple[int, int], mode: str, encoded: bytes, note: str
+) -> PreparedImage:
+    width, height = size
+    info = ImageInfo(
+        format="JPEG",
+        width=width,
+        height=height,
+        size_bytes=len(encoded),
+        mode=mode,
+        frames=prepared.info.frames,
+        notes=(*prepared.info.notes, note),
+    )
+    return PreparedImage(data=encoded, info=info)
 
 
 # --- checks made before any pixel is decoded ---------------------------------------------------------------
