@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument(
         "--return-last-frame", action="store_true", default=None, help="also save the last frame (ModelArk)"
     )
+    animate.add_argument(
+        "--web-search",
+        action="store_true",
+        default=None,
+        help="let Seedance 2.0 search the web for facts in the prompt (RunComfy; slower)",
+    )
     animate.add_argument("--out", type=Path, help="where to save the MP4 (default: seedance-<job>.mp4)")
 
     wait = commands.add_parser("wait", help="resume waiting for a job started by an earlier run")
@@ -241,6 +247,7 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
         service_tier=args.tier,
         expires_after_s=args.expires_after,
         return_last_frame=args.return_last_frame,
+        web_search=args.web_search,
     )
     # Options and the destination are checked before anything is opened or fetched: a typo costs nothing.
     build_catalogue(settings).validate(args.model, options)

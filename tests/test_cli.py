@@ -152,6 +152,8 @@ async def test_a_broken_local_file_is_named_as_broken(double, env, tmp_path):
         (["--model", "seedance-1.0-pro", "--duration", "13"], "2 to 12 seconds"),
         (["--model", "seedance-1.0-pro", "--audio"], "has no `audio` option"),
         (["--model", "seedance-2.0-pro", "--resolution", "1080p"], "Allowed: 480p, 720p"),
+        (["--model", "seedance-1.5-pro", "--web-search"], "has no `web_search` option"),
+        (["--model", "seedance-1.5-pro", "--prompt", "x" * 2001], "Seedance 1.5 Pro takes at most 2,000"),
     ],
 )
 async def test_a_wrong_option_is_refused_before_any_request(double, env, tmp_path, args, message):
@@ -170,6 +172,34 @@ async def test_a_wrong_option_is_refused_before_any_request(double, env, tmp_pat
     assert result.code == 2
     assert message in result.stderr
     assert double.requests == []
+
+
+async def test_seedance_2_0_takes_a_thousand_word_prompt_and_web_search(double, env, tmp_path):
+    image_url = double.host_file(make_image(640, 640), "image/png", "f.png")
+    words = ("golden", "light", "drifts", "across", "the", "terrace;", "a", "barista", "explains", "today's")
+    prompt = " ".join(words[i % len(words)] for i in range(1000))
+    assert len(prompt) > 6000  # more than a Discord option carries: the CLI is the way in for such prompts
+    out = tmp_path / "long.mp4"
+    result = await run_cli(
+        [
+            "animate",
+            "--image-url",
+            image_url,
+            "--model",
+            "seedance-2.0-pro",
+            "--prompt",
+            prompt,
+            "--web-search",
+            "--out",
+            str(out),
+        ],
+        env,
+        tmp_path,
+    )
+    assert result.code == 0, result.stderr
+    job = next(iter(double.jobs.values()))
+    assert (job.body["prompt"], job.body["tools"]) == (prompt, True)
+    assert out.read_bytes() == double.video
 
 
 async def test_a_failed_generation_exits_1_with_the_providers_reason(double, env, tmp_path):

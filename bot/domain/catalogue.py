@@ -6,6 +6,8 @@ so that a model's real limits are written down exactly once. Values follow `shar
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -22,7 +24,14 @@ _Choice = TypeVar("_Choice", Resolution, Ratio, ServiceTier)
 
 SEED_MIN = -1  # -1 asks the provider for a random seed
 SEED_MAX = 4_294_967_295
-PROMPT_MAX_CHARS = 2000
+#: The hard prompt cap of a model that documents none of its own (Seedance 1.0 and 1.5: four times 1.5's
+#: advised 500 characters, and what every model was held to before caps were per model).
+DEFAULT_PROMPT_MAX_CHARS = 2000
+#: Seedance 2.0's hard cap. Its documented advice is ~1,000 English words (seed 003); English prose runs at
+#: about 6 characters a word with spaces and punctuation, so such a prompt is ~6,000 characters, and 8,000
+#: leaves room for long words and markup-heavy prompts. No provider documents a hard maximum; the cap only
+#: keeps a pasted novel out of the job store and the provider's request body.
+SEEDANCE_2_PROMPT_MAX_CHARS = 8000
 #: Novita's and ModelArk's documented range for `execution_expires_after` (default 172,800 s: 48 hours).
 EXPIRES_AFTER_RANGE_S = (3600, 259_200)
 DEFAULT_EXPIRES_AFTER_S = 172_800
@@ -54,6 +63,22 @@ class ReferenceLimits:
 
 
 @dataclass(frozen=True)
+class AdvisedPromptLength:
+    """A model's advised prompt length in words for spaced scripts and in characters for CJK text.
+
+    Seedance 2.0 advises "Chinese ~≤500 characters, English ~≤1000 words" (seed 003): two measures of about
+    the same amount of content, so a prompt mixing both scripts spends each budget in proportion.
+    """
+
+    words: int
+    cjk_chars: int
+
+    def __post_init__(self) -> None:
+        if self.words < 1 or self.cjk_chars < 1:
+            raise ValueError(f"advised prompt lengths must be positive; got {self}")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model as one provider offers it; the same `key` may be offered by several providers."""
 
@@ -72,12 +97,19 @@ class ModelSpec:
     supports_seed: bool = False
     supports_last_frame: bool = False
     requires_first_frame: bool = True
+    #: The longest prompt validation lets through, in characters (after trimming surrounding whitespace).
+    prompt_max_chars: int = DEFAULT_PROMPT_MAX_CHARS
+    #: Advice, not a limit: `prompt_advice` notes a prompt longer than this many characters (any script).
     advised_prompt_chars: int | None = None
+    #: Advice in words and CJK characters (Seedance 2.0), for `prompt_advice`; None: no such advice.
+    advised_prompt_length: AdvisedPromptLength | None = None
     default_watermark: bool | None = None  # None: no watermark option
     service_tiers: tuple[ServiceTier, ...] = ()  # empty: no tier option
     supports_expiry: bool = False  # takes `execution_expires_after`
     supports_return_last_frame: bool = False
     references: ReferenceLimits | None = None  # None: no multimodal reference mode
+    #: Takes a web search switch (RunComfy's Seedance 2.0 `tools`): the model may look facts up online.
+    supports_web_search: bool = False
     #: Credits per second of video by resolution; None (or a missing resolution) uses the quota defaults.
     #: Left out of the hash because a mapping is unhashable, so a spec stays usable as a set member.
     credit_weights: Mapping[Resolution, int] | None = field(default=None, hash=False)
@@ -126,6 +158,8 @@ class ModelSpec:
             parts.append("return_last_frame")
         if self.references is not None:
             parts.append(f"references ({self.references.describe()})")
+        if self.supports_web_search:
+            parts.append("web_search")
         return ", ".join(parts)
 
 
@@ -148,7 +182,11 @@ class RequestedOptions:
     reference_images: int = 0
     reference_videos: int = 0
     reference_audios: int = 0
+    web_search: bool | None = None
 
+
+#: Seed 003: "Chinese ~≤500 characters, English ~≤1000 words recommended" (the same model on every provider).
+_SEEDANCE_2_ADVICE = AdvisedPromptLength(words=1000, cjk_chars=500)
 
 RUNCOMFY_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -193,6 +231,9 @@ RUNCOMFY_MODELS: tuple[ModelSpec, ...] = (
         supports_seed=True,
         requires_first_frame=False,
         references=ReferenceLimits(),
+        prompt_max_chars=SEEDANCE_2_PROMPT_MAX_CHARS,
+        advised_prompt_length=_SEEDANCE_2_ADVICE,
+        supports_web_search=True,  # seed 003's `tools` (boolean)
     ),
 )
 
@@ -288,6 +329,10 @@ ARK_MODELS: tuple[ModelSpec, ...] = (
         supports_last_frame=True,
         requires_first_frame=False,
         references=ReferenceLimits(audio_needs_visual=True),
+        prompt_max_chars=SEEDANCE_2_PROMPT_MAX_CHARS,
+        advised_prompt_length=_SEEDANCE_2_ADVICE,
+        # No web search: providers.md lists no `tools` among ModelArk's create-task fields (the official
+        # SDK carries one, undocumented), so the option is refused rather than guessed.
     ),
 )
 
@@ -418,13 +463,18 @@ def _unsupported(spec: ModelSpec, option: str) -> UnsupportedOptionError:
 
 
 def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest:
-    """Return the request with defaults applied, or raise an InvalidRequestError that names the limits."""
+    """Return the request with defaults applied, or raise an InvalidRequestError that names the limits.
+
+    The prompt keeps what the member typed, less surrounding whitespace; one with nothing visible in it
+    (only whitespace and invisible characters) is empty.
+    """
     prompt = options.prompt.strip()
-    if not prompt:
+    if is_blank_prompt(prompt):
         raise InvalidPromptError("The prompt is empty: describe the motion you want to see.")
-    if len(prompt) > PROMPT_MAX_CHARS:
+    if len(prompt) > spec.prompt_max_chars:
         raise InvalidPromptError(
-            f"The prompt is {len(prompt)} characters long; the limit is {PROMPT_MAX_CHARS}."
+            f"The prompt is {len(prompt):,} characters long; {spec.display_name} takes at most "
+            f"{spec.prompt_max_chars:,}."
         )
 
     resolution = _choice(spec, "resolution", options.resolution, spec.resolutions, spec.default_resolution)
@@ -451,6 +501,8 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
         raise _unsupported(spec, "watermark")
     if options.return_last_frame is not None and not spec.supports_return_last_frame:
         raise _unsupported(spec, "return_last_frame")
+    if options.web_search is not None and not spec.supports_web_search:
+        raise _unsupported(spec, "web_search")
     tier = _service_tier(spec, options.service_tier)
     if options.expires_after_s is not None:
         if not spec.supports_expiry:
@@ -481,7 +533,86 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
         reference_images=options.reference_images,
         reference_videos=options.reference_videos,
         reference_audios=options.reference_audios,
+        web_search=options.web_search,
     )
+
+
+# Format characters (Cf: zero-width spaces and joiners, direction marks, soft hyphens, the BOM) and
+# control characters (Cc) draw nothing.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc"})
+# Characters that draw nothing but are letters or symbols: the Hangul fillers and the blank Braille
+# pattern, which people paste as "invisible text" to get past a required field.
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank_prompt(prompt: str) -> bool:
+    """Whether `prompt` shows nothing: only whitespace, format and control characters, blank look-alikes."""
+    return all(
+        char.isspace() or char in _BLANK_LOOKALIKES or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        for char in prompt
+    )
+
+
+# Scripts written without spaces between words, where a character is the unit of length: Han ideographs
+# (with extensions A-G and the compatibility block) and Japanese kana (with half-width katakana). Hangul is
+# left out: Korean separates its words with spaces, so its words are counted as words.
+_CJK_CHAR = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+# A word is a whitespace-separated run holding at least one letter or digit (a lone dash is not a word).
+_WORDISH = re.compile(r"[^\W_]")
+
+
+@dataclass(frozen=True)
+class PromptLength:
+    """How long a prompt is, the way Seedance's advice counts: words, and CJK characters apart."""
+
+    words: int
+    cjk_chars: int
+
+
+def measure_prompt(prompt: str) -> PromptLength:
+    """Count `prompt`'s CJK characters, and its words once those are set aside."""
+    cjk_chars = len(_CJK_CHAR.findall(prompt))
+    spaced = _CJK_CHAR.sub(" ", prompt)
+    words = sum(1 for token in spaced.split() if _WORDISH.search(token))
+    return PromptLength(words=words, cjk_chars=cjk_chars)
+
+
+def prompt_advice(spec: ModelSpec, prompt: str) -> str | None:
+    """A gentle note for the member when `prompt` runs past `spec`'s advised length, else None.
+
+    Pure, and advice only: the prompt is sent as it is (validation alone refuses, at `prompt_max_chars`).
+    Character advice (Seedance 1.5 Pro: under 500) counts every character; word advice (Seedance 2.0:
+    1,000 English words or 500 Chinese characters) lets a mixed prompt spend both budgets in proportion.
+    """
+    text = prompt.strip()
+    name = spec.display_name
+    advised_chars = spec.advised_prompt_chars
+    if advised_chars is not None and len(text) > advised_chars:
+        return (
+            f"{name} works best with prompts under {advised_chars:,} characters; yours has {len(text):,}. "
+            "It was sent as is."
+        )
+    advised = spec.advised_prompt_length
+    if advised is None:
+        return None
+    length = measure_prompt(text)
+    share = length.words / advised.words + length.cjk_chars / advised.cjk_chars
+    if share <= 1:
+        return None
+    if not length.cjk_chars:
+        ask = f"under {advised.words:,} words (or {advised.cjk_chars:,} Chinese characters)"
+        have = f"{length.words:,} words"
+    elif not length.words:
+        ask = f"under {advised.cjk_chars:,} Chinese characters (or {advised.words:,} English words)"
+        have = f"{length.cjk_chars:,} Chinese characters"
+    else:
+        ask = f"under {advised.words:,} words or {advised.cjk_chars:,} Chinese characters"
+        have = (
+            f"{length.words:,} words and {length.cjk_chars:,} Chinese characters, about {share:.0%} of that"
+        )
+    return f"{name} works best with prompts {ask}; yours has {have}. It was sent as is."
 
 
 def _service_tier(spec: ModelSpec, given: str | None) -> ServiceTier | None:

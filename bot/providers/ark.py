@@ -242,7 +242,8 @@ def build_submit_body(
     Raises ProviderInvalidRequestError when ModelArk would refuse the submission or the bot cannot express
     it: reference images together with a first or last frame, a last frame without a first, a missing first
     frame where the model needs one, reference media on a model without a reference mode, a reference video
-    or audio clip without a public URL, or a spec of another provider.
+    or audio clip without a public URL, web search (not documented for ModelArk), or a spec of another
+    provider.
     """
     spec, request, references = submission.spec, submission.request, submission.references
     if spec.provider is not ProviderName.ARK:
@@ -262,6 +263,10 @@ def build_submit_body(
         raise ProviderInvalidRequestError("ModelArk takes a last frame only together with a first frame.")
     if submission.first_frame is None and not references and spec.requires_first_frame:
         raise ProviderInvalidRequestError(f"{spec.display_name} needs a first frame image.")
+    if request.web_search:
+        # providers.md lists no `tools` field for ModelArk; refused rather than dropped, so the member is
+        # not handed a video made without the search they asked for.
+        raise ProviderInvalidRequestError(f"{spec.display_name} on ModelArk has no web search option.")
 
     content: list[dict[str, object]] = [{"type": "text", "text": request.prompt}]
     framed = (

@@ -75,7 +75,8 @@ def build_submit_body(submission: Submission) -> dict[str, object]:
     """The JSON body of a Novita submit for `submission`.
 
     Raises ProviderInvalidRequestError when Novita cannot take the submission: no first frame, reference
-    media (Novita's 1.5 i2v has no reference mode), a spec of another provider, or an option Novita lacks.
+    media (Novita's 1.5 i2v has no reference mode), a spec of another provider, or an option Novita lacks
+    (returning the last frame, web search).
     """
     spec, request = submission.spec, submission.request
     if spec.provider is not ProviderName.NOVITA:
@@ -91,6 +92,8 @@ def build_submit_body(submission: Submission) -> dict[str, object]:
     if request.return_last_frame:
         # Refused rather than dropped: the member asked for something they would silently not get.
         raise ProviderInvalidRequestError(f"{spec.display_name} on Novita cannot return the last frame.")
+    if request.web_search:
+        raise ProviderInvalidRequestError(f"{spec.display_name} on Novita has no web search option.")
 
     body: dict[str, object] = {
         "image": _inline(submission.first_frame, "first frame"),

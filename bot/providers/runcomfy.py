@@ -136,7 +136,7 @@ def build_submit_body(
 
     Seedance 2.0 takes its media as URL arrays: the first frame (if any) then the reference images in
     `v2_image_field`, reference videos in `v2_video_field`, reference audio in `v2_audio_field`; an empty
-    array is left out.
+    array is left out. A request for web search adds `"tools": true` (seed 003's boolean).
 
     Raises ProviderInvalidRequestError when the submission cannot be expressed: an image or clip without a
     public URL (RunComfy fetches media itself), a missing first frame where the model needs one, a last
@@ -160,6 +160,9 @@ def build_submit_body(
             body["generate_audio"] = request.generate_audio
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.web_search:
+            # Seed 003: `tools` is a boolean, default false; off is left to that default.
+            body["tools"] = True
         references = submission.references
         # 2.0 has no first-frame field: the first image of the array plays that part.
         images = [
@@ -187,6 +190,7 @@ def build_submit_body(
     body["ratio"] = request.ratio.value
     body["duration"] = request.duration_s
     _refuse_option(spec, "seed", request.seed)
+    _refuse_option(spec, "web_search", request.web_search or None)
     if family is ModelFamily.SEEDANCE_1_5_PRO_I2V:
         if request.generate_audio is not None:
             body["generate_audio"] = request.generate_audio

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.catalogue import PROMPT_MAX_CHARS, RequestedOptions, default_catalogue
+from bot.domain.catalogue import (
+    DEFAULT_PROMPT_MAX_CHARS,
+    SEEDANCE_2_PROMPT_MAX_CHARS,
+    RequestedOptions,
+    default_catalogue,
+)
 from bot.domain.errors import (
     InvalidPromptError,
     OptionValueError,
@@ -113,19 +118,49 @@ def test_unknown_model_lists_the_models():
         CATALOGUE.get("sora")
 
 
-@pytest.mark.parametrize("prompt", ["", "   \n"])
-def test_empty_prompt_is_refused(prompt):
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "",
+        "   \n",
+        "\u200b",  # zero-width space
+        "\u200b\u200c\u200d\u2060\ufeff",  # zero-width non-joiner, joiner, word joiner, BOM
+        " \u200e\u200f\u00ad \t",  # direction marks and a soft hyphen among whitespace
+        "\u3164\u2800\u115f",  # Hangul filler and blank Braille: letters and symbols that draw nothing
+    ],
+    ids=["nothing", "whitespace", "zwsp", "joiners", "marks", "lookalikes"],
+)
+def test_a_prompt_with_nothing_visible_is_empty(prompt):
     with pytest.raises(InvalidPromptError, match="empty"):
         CATALOGUE.validate(None, opts(prompt=prompt))
 
 
-def test_prompt_length_limit_is_inclusive_and_counts_after_trimming():
-    assert (
-        CATALOGUE.validate(None, opts(prompt=" " + "x" * PROMPT_MAX_CHARS + " ")).prompt
-        == "x" * PROMPT_MAX_CHARS
+def test_a_prompt_with_text_keeps_its_invisible_characters_as_typed():
+    typed = "\u200ba cat\u200d turns"
+    assert CATALOGUE.validate(None, opts(prompt=f"  {typed}\n")).prompt == typed
+
+
+@pytest.mark.parametrize(
+    ("model", "cap", "name"),
+    [
+        ("seedance-1.0-pro", DEFAULT_PROMPT_MAX_CHARS, "Seedance 1.0 Pro"),
+        ("seedance-1.5-pro", DEFAULT_PROMPT_MAX_CHARS, "Seedance 1.5 Pro"),
+        ("seedance-2.0-pro", SEEDANCE_2_PROMPT_MAX_CHARS, "Seedance 2.0 Pro"),
+    ],
+)
+def test_each_model_has_its_own_prompt_cap_inclusive_after_trimming(model, cap, name):
+    assert CATALOGUE.validate(model, opts(prompt=" " + "x" * cap + " ")).prompt == "x" * cap
+    with pytest.raises(InvalidPromptError) as caught:
+        CATALOGUE.validate(model, opts(prompt="x" * (cap + 1)))
+    assert caught.value.message == (
+        f"The prompt is {cap + 1:,} characters long; {name} takes at most {cap:,}."
     )
-    with pytest.raises(InvalidPromptError, match=f"{PROMPT_MAX_CHARS + 1} characters"):
-        CATALOGUE.validate(None, opts(prompt="x" * (PROMPT_MAX_CHARS + 1)))
+
+
+def test_the_same_model_has_the_same_prompt_cap_on_every_provider():
+    for spec in CATALOGUE.every_spec + ARK_ONLY.every_spec + NOVITA_FIRST.every_spec:
+        expected = SEEDANCE_2_PROMPT_MAX_CHARS if spec.key == "seedance-2.0-pro" else DEFAULT_PROMPT_MAX_CHARS
+        assert spec.prompt_max_chars == expected, spec.ref
 
 
 # --- Several providers ---------------------------------------------------------------------------------
@@ -249,3 +284,129 @@ def test_ark_reads_reference_audio_only_next_to_a_picture():
 def test_the_summary_names_the_references():
     request = CATALOGUE.validate("seedance-2.0-pro", opts(reference_images=2, reference_audios=1))
     assert request.options_summary()["references"] == "2 images, 1 audio clip"
+
+
+# --- Seedance 2.0's web search (seed 003's `tools`) -------------------------------------------------------
+
+
+def test_web_search_is_passed_through_on_runcomfys_seedance_2_0_and_shown_in_the_summary():
+    on = CATALOGUE.validate("seedance-2.0-pro", opts(web_search=True))
+    assert on.web_search is True
+    assert on.options_summary()["web search"] == "on"
+    off = CATALOGUE.validate("seedance-2.0-pro", opts(web_search=False))
+    assert off.web_search is False
+    assert "web search" not in off.options_summary()
+    assert CATALOGUE.validate("seedance-2.0-pro", opts()).web_search is None
+    assert "web_search" in CATALOGUE.get("seedance-2.0-pro").describe_options()
+
+
+@pytest.mark.parametrize(
+    ("catalogue", "model"),
+    [
+        (CATALOGUE, "seedance-1.0-pro"),
+        (CATALOGUE, "seedance-1.5-pro"),
+        (NOVITA_FIRST, "seedance-1.5-pro"),  # Novita documents no web search
+        (ARK_ONLY, "seedance-2.0-pro"),  # nor does ModelArk, in providers.md
+    ],
+    ids=["runcomfy-1.0", "runcomfy-1.5", "novita-1.5", "ark-2.0"],
+)
+@pytest.mark.parametrize("value", [True, False])
+def test_web_search_is_refused_where_the_provider_documents_none(catalogue, model, value):
+    with pytest.raises(UnsupportedOptionError) as caught:
+        catalogue.validate(model, opts(web_search=value))
+    assert caught.value.message.startswith(f"{catalogue.get(model).display_name} has no `web_search` option.")
+    assert "web_search" not in catalogue.get(model).describe_options()
+
+
+# --- Prompt advice -----------------------------------------------------------------------------------------
+
+from bot.domain.catalogue import (  # noqa: E402
+    AdvisedPromptLength,
+    PromptLength,
+    measure_prompt,
+    prompt_advice,
+)
+
+# Seed 003's example prompt: 43 words, about 6.3 characters a word with its spaces and punctuation.
+SEED_PROMPT = (
+    "Golden hour on a quiet cafe terrace: a barista wipes the counter, then looks up and explains today's "
+    "special in a friendly tone, natural lip-sync. Medium close-up, slow push-in; warm side light, soft "
+    "bokeh through glass, gentle cafe ambience and subtle film grain."
+)
+
+
+def english_words(count: int) -> str:
+    words = SEED_PROMPT.split()
+    return " ".join(words[i % len(words)] for i in range(count))
+
+
+def test_seedance_2_0_takes_a_thousand_word_english_prompt_without_advice():
+    prompt = english_words(1000)
+    assert len(prompt) > 6000  # more than a Discord string option can carry
+    for catalogue in (CATALOGUE, ARK_ONLY):
+        spec = catalogue.get("seedance-2.0-pro")
+        assert catalogue.validate(spec.key, opts(prompt=prompt)).prompt == prompt
+        assert prompt_advice(spec, prompt) is None
+
+
+def test_seedance_2_0_advises_past_a_thousand_words():
+    spec = CATALOGUE.get("seedance-2.0-pro")
+    assert prompt_advice(spec, english_words(1001)) == (
+        "Seedance 2.0 Pro works best with prompts under 1,000 words (or 500 Chinese characters); "
+        "yours has 1,001 words. It was sent as is."
+    )
+
+
+def test_seedance_2_0_counts_chinese_by_the_character_and_not_its_punctuation():
+    spec = CATALOGUE.get("seedance-2.0-pro")
+    # 62 times 8 characters and a full-width comma, then 4 more: 500 characters, 62 commas, a full stop.
+    chinese = "一只猫慢慢转过头，" * 62 + "看向窗外。"
+    assert prompt_advice(spec, chinese) is None
+    assert prompt_advice(spec, chinese + "猫") == (
+        "Seedance 2.0 Pro works best with prompts under 500 Chinese characters (or 1,000 English words); "
+        "yours has 501 Chinese characters. It was sent as is."
+    )
+
+
+def test_a_mixed_prompt_spends_both_budgets_in_proportion():
+    spec = CATALOGUE.get("seedance-2.0-pro")
+    # 500 of 1,000 words and 250 of 500 characters: exactly the advised length.
+    assert prompt_advice(spec, english_words(500) + " " + "猫" * 250) is None
+    assert prompt_advice(spec, english_words(600) + " " + "猫" * 250) == (
+        "Seedance 2.0 Pro works best with prompts under 1,000 words or 500 Chinese characters; "
+        "yours has 600 words and 250 Chinese characters, about 110% of that. It was sent as is."
+    )
+
+
+def test_seedance_1_5_advises_past_500_characters_in_any_script():
+    spec = NOVITA_FIRST.get("seedance-1.5-pro")
+    assert prompt_advice(spec, " " + "x" * 500 + " ") is None
+    assert prompt_advice(spec, "x" * 812) == (
+        "Seedance 1.5 Pro works best with prompts under 500 characters; yours has 812. It was sent as is."
+    )
+    assert prompt_advice(spec, "猫" * 501) is not None
+
+
+def test_a_model_without_advice_gives_none():
+    assert prompt_advice(CATALOGUE.get("seedance-1.0-pro"), "x" * DEFAULT_PROMPT_MAX_CHARS) is None
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words", "cjk"),
+    [
+        ("a cat turns its head", 5, 0),
+        ("don't stop — the well-lit room , ok", 6, 0),  # a lone dash or comma is not a word
+        ("一只猫 turns 转过头", 1, 6),
+        ("ねこがゆっくり振り向く", 0, 11),  # kana and kanji: no spaces, counted by the character
+        ("고양이가 천천히 고개를 돌린다", 4, 0),  # Korean separates words with spaces
+        ("𠀀𠀁 x", 1, 2),  # Han extension B, outside the basic plane
+        ("", 0, 0),
+    ],
+)
+def test_measure_prompt_counts_words_and_cjk_characters_apart(prompt, words, cjk):
+    assert measure_prompt(prompt) == PromptLength(words=words, cjk_chars=cjk)
+
+
+def test_advised_lengths_must_be_positive():
+    with pytest.raises(ValueError, match="positive"):
+        AdvisedPromptLength(words=0, cjk_chars=500)

@@ -266,6 +266,7 @@ async def test_content_that_breaks_the_documented_rules_is_refused(
         (V1_0, {"frames": 29, "duration": 2}, "frames"),
         (V1_0, {"draft": True}, "draft"),
         (V1_5, {"tools": [{"type": "web_search"}]}, "tools"),
+        (V2, {"tools": True}, "tools"),  # a list of {"type": ...}, not RunComfy's boolean
         (V1_5, {"priority": "high"}, "priority"),
     ],
 )

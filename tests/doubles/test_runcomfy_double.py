@@ -87,6 +87,10 @@ async def test_requests_without_a_known_bearer_are_refused(
         (V2, {"prompt": "x", "seed": True}, "seed"),
         (V2, {"prompt": "x", "images": ["URL"] * 10}, "images"),
         (V2, {"prompt": 5}, "prompt"),
+        # Seed 003's `tools` (web search) is a boolean, and only 2.0 has it.
+        (V2, {"prompt": "x", "tools": "web_search"}, "tools"),
+        (V2, {"prompt": "x", "tools": [{"type": "web_search"}]}, "tools"),
+        (V1_5, {"prompt": "x", "first_frame_image_url": "URL", "tools": True}, "tools"),
     ],
 )
 async def test_bodies_outside_the_seed_schema_get_422_naming_the_field(
@@ -98,6 +102,15 @@ async def test_bodies_outside_the_seed_schema_get_422_naming_the_field(
     assert response.json()["field"] == field
     assert field in response.json()["error_message"]
     assert double.submit_count == 0
+
+
+@pytest.mark.parametrize("tools", [True, False])
+async def test_seedance_2_0_takes_web_search_as_a_boolean(
+    double: RunComfyDouble, client: httpx.AsyncClient, tools: bool
+) -> None:
+    response = await submit(client, V2, {"prompt": "today's weather in Paris", "tools": tools})
+    assert response.status_code == 200
+    assert double.jobs[response.json()["request_id"]].body["tools"] is tools
 
 
 @pytest.mark.parametrize(

@@ -237,6 +237,13 @@ def test_return_last_frame_false_is_left_out() -> None:
     assert "return_last_frame" not in build_submit_body(submission(V1_0, return_last_frame=False))
 
 
+def test_seedance_2_0_on_modelark_sends_no_tools() -> None:
+    plain = submission(V2_0)
+    assert "tools" not in build_submit_body(plain)
+    # Off is what ModelArk does anyway: a request that says so explicitly still builds, without tools.
+    assert "tools" not in build_submit_body(replace(plain, request=replace(plain.request, web_search=False)))
+
+
 def test_seedance_2_0_sends_reference_images_inline_and_clips_by_url_in_order() -> None:
     first_ref, second_ref = png((9, 9, 9)), png((250, 1, 1))
     references = References(
@@ -349,6 +356,12 @@ REFUSALS: list[tuple[str, Callable[[], Submission], str]] = [
         "takes no reference",
     ),
     ("empty image", lambda: submission(V1_5, frame(b"")), "empty"),
+    (
+        # providers.md documents no `tools` for ModelArk: a request that got past the catalogue is refused.
+        "web search",
+        lambda: replace(submission(V2_0), request=replace(submission(V2_0).request, web_search=True)),
+        "no web search option",
+    ),
     ("a Novita spec", lambda: replace(submission(V1_5), spec=NOVITA_MODELS[0]), "novita model"),
 ]
 

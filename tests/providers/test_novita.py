@@ -167,9 +167,21 @@ def test_the_default_tier_is_sent_by_name_and_the_largest_seed_as_a_number() -> 
             lambda: replace(submission(), request=replace(submission().request, return_last_frame=True)),
             "last frame",
         ),
+        (
+            lambda: replace(submission(), request=replace(submission().request, web_search=True)),
+            "no web search option",
+        ),
         (lambda: replace(submission(), spec=RUNCOMFY_MODELS[1]), "runcomfy model"),
     ],
-    ids=["no first frame", "reference image", "reference video", "empty image", "return last frame", "spec"],
+    ids=[
+        "no first frame",
+        "reference image",
+        "reference video",
+        "empty image",
+        "return last frame",
+        "web search",
+        "spec",
+    ],
 )
 async def test_a_submission_novita_cannot_take_is_refused_before_sending(
     provider: NovitaProvider, script: Script, make: Callable[[], Submission], message: str

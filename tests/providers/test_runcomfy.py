@@ -157,6 +157,22 @@ def test_body_for_seedance_2_0_pro_uses_aspect_ratio_and_an_image_array() -> Non
     }
 
 
+@pytest.mark.parametrize(("web_search", "tools"), [(True, True), (False, None), (None, None)])
+def test_seedance_2_0_asks_for_web_search_with_tools_true_only_when_the_member_did(
+    web_search: bool | None, tools: bool | None
+) -> None:
+    body = build_submit_body(submission_for("seedance-2.0-pro", None, web_search=web_search))
+    # Seed 003: `tools` is a boolean defaulting to false, so "off" is left to the default.
+    assert body.get("tools") is tools
+
+
+async def test_runcomfy_takes_the_web_search_request_and_starts_the_job(
+    provider: RunComfyProvider, double: RunComfyDouble
+) -> None:
+    receipt = await provider.submit(submission_for("seedance-2.0-pro", hosted_frame(double), web_search=True))
+    assert double.jobs[receipt.provider_job_id].body["tools"] is True
+
+
 def test_body_for_seedance_2_0_pro_honours_the_configured_image_field_and_omits_absent_options() -> None:
     with_frame = submission_for("seedance-2.0-pro", frame_at(PUBLIC_URL))
     body = build_submit_body(with_frame, v2_image_field="image_url")
@@ -316,6 +332,8 @@ def catalogue_edge_options() -> list[tuple[str, dict[str, Any]]]:
                 options["camera_fixed"] = not index % 2
             if spec.supports_seed:
                 options["seed"] = 4_294_967_295 if index % 2 else -1
+            if spec.supports_web_search:
+                options["web_search"] = bool(index % 2)
             cases.append((spec.key, options))
         for resolution in spec.resolutions:
             cases.append((spec.key, {"resolution": resolution.value, "duration_s": low}))
@@ -925,7 +943,7 @@ def test_reference_media_on_a_model_without_a_reference_mode_is_refused(model_ke
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("watermark", True), ("expires_after_s", 3600), ("return_last_frame", True)],
+    [("watermark", True), ("expires_after_s", 3600), ("return_last_frame", True), ("web_search", True)],
 )
 def test_options_runcomfy_lacks_are_refused_rather_than_dropped(field: str, value: object) -> None:
     submission = submission_for("seedance-1.5-pro", frame_at(PUBLIC_URL))
