@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import secrets
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,22 +26,30 @@ from bot.domain.errors import DomainError
 from bot.domain.models import JobOrigin, ProviderName
 from bot.domain.quota import MemberLimits, ServerRules
 from bot.jobs.callbacks import CallbackServer, callback_key, callback_url_with_key
-from bot.jobs.errors import JobError
-from bot.jobs.explain import explain_submit_error
+from bot.jobs.defaults import DefaultsService
+from bot.jobs.eta import EtaService
 from bot.jobs.poller import JobPoller
 from bot.jobs.ports import QuotaStore
 from bot.jobs.quota import QuotaService
-from bot.providers.errors import ProviderError
 from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
-from cogs.embeds import reply_privately
+from cogs.support.errors import answer_failure
 from cogs.support.intake import Intake
 from cogs.support.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
 
 #: The cogs, loaded in this order. An explicit list: nothing is loaded by scanning folders.
-EXTENSIONS: tuple[str, ...] = ("cogs.animate", "cogs.jobs", "cogs.quota")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.animate",
+    "cogs.animate_image",
+    "cogs.mentions",
+    "cogs.results",
+    "cogs.jobs",
+    "cogs.history",
+    "cogs.quota",
+    "cogs.settings",
+)
 
 
 def build_quota_service(settings: Settings, store: QuotaStore, catalogue: Catalogue) -> QuotaService:
@@ -113,6 +120,10 @@ class SeedanceBot(commands.Bot):
     def __init__(self, runtime: Runtime, quota: QuotaService | None = None) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads and the guild's upload limit; nothing privileged
+        # Messages that mention the bot (not privileged: Discord shows the bot a mention's content anyway).
+        intents.guild_messages = True
+        # Privileged, off unless the owner switched it on: it lets a mention use the image it replies to.
+        intents.message_content = runtime.settings.discord_message_content_intent
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -122,14 +133,17 @@ class SeedanceBot(commands.Bot):
         )
         self.runtime = runtime
         settings = runtime.settings
+        self.eta = EtaService(runtime.store)
         self.notifier = DiscordNotifier(self, retry_deadline_s=settings.discord_retry_s)
         self.intake = Intake(self)
+        self.member_defaults = DefaultsService(runtime.state_store, runtime.catalogue)
         self.jobs, self.poller = build_job_engine(
             runtime,
             self.notifier,
             job_filter=lambda job: job.requester.origin is JobOrigin.DISCORD,
             quota=quota,
             callback_url=callback_url_for(settings),
+            defaults=self.member_defaults,
         )
         self.callbacks = build_callback_server(runtime, self.poller)
         self.state_store = runtime.state_store
@@ -193,47 +207,8 @@ class SeedanceBot(commands.Bot):
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        """The one place command errors become answers: specific for expected ones, a reference otherwise."""
-        await reply_privately(interaction, describe_command_error(interaction, error))
-
-
-def describe_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str:
-    """The member-facing text for a command error; unexpected errors are logged with a reference id."""
-    cause: BaseException = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-    match cause:
-        case DomainError() | JobError():
-            return cause.message
-        case ProviderError():
-            return explain_submit_error(cause).message
-        case app_commands.NoPrivateMessage():
-            return "This command works in servers only."
-        case app_commands.MissingPermissions():
-            return f"Only members with {_permission_names(cause.missing_permissions)} can use this command."
-        case app_commands.BotMissingPermissions():
-            return f"I need {_permission_names(cause.missing_permissions)} in this channel to do that."
-        case app_commands.CommandOnCooldown():
-            return f"Slow down a little: try again in {cause.retry_after:.0f} s."
-        case app_commands.TransformerError():
-            return f"“{cause.value}” is not a valid value for that option."
-        case app_commands.CheckFailure():
-            return "You can't use this command here."
-        case _:
-            reference = secrets.token_hex(3).upper()
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error("[ref %s] /%s failed unexpectedly", reference, command, exc_info=cause)
-            return (
-                f"Something went wrong on the bot's side (reference `{reference}`). Nothing was charged "
-                "unless you were told the job started. The bot's owner can find the details in its logs."
-            )
-
-
-#: Permissions as Discord's own settings screens name them.
-_PERMISSION_LABELS = {"manage_guild": "Manage Server", "manage_channels": "Manage Channels"}
-
-
-def _permission_names(permissions: list[str]) -> str:
-    labels = [_PERMISSION_LABELS.get(name, name.replace("_", " ").title()) for name in permissions]
-    return " and ".join(f"the {label} permission" for label in labels)
+        """Command errors become answers through the one mapping (modals and buttons use it too)."""
+        await answer_failure(interaction, error)
 
 
 async def run_bot(

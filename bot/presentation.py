@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from bot.domain.models import Job, JobState, VideoRequest
+from bot.jobs.eta import EstimateScope, JobProgress
 
 EMBED_DESCRIPTION_LIMIT = 4096
 EMBED_FIELD_LIMIT = 1024
@@ -90,6 +91,62 @@ def progress_text(job: Job) -> str:
     return text
 
 
+PROGRESS_BAR_CELLS = 10
+
+
+def progress_bar(fraction: float, *, estimated: bool = False) -> str:
+    """Ten cells and a percentage: "▰▰▰▱▱▱▱▱▱▱ 30%"; "about 30%" when it is guessed from elapsed time."""
+    fraction = min(1.0, max(0.0, fraction))
+    filled = int(fraction * PROGRESS_BAR_CELLS + 1e-9)  # floor: a cell fills when it is reached
+    bar = "▰" * filled + "▱" * (PROGRESS_BAR_CELLS - filled)
+    return f"{bar} {'about ' if estimated else ''}{fraction * 100:.0f}%"
+
+
+def about_duration(seconds: float) -> str:
+    """A rough duration as a member says it: "under a minute", "about 4 min", "about 2 h 30 min"."""
+    if seconds < 60:
+        return "under a minute"
+    if round(seconds / 60) < 60:
+        return f"about {round(seconds / 60)} min"
+    hours, minutes = divmod(round(seconds / 600) * 10, 60)  # to ten minutes: it is a median, not a promise
+    return f"about {hours} h" if minutes == 0 else f"about {hours} h {minutes} min"
+
+
+def queue_position_text(position: int) -> str:
+    """The queue line, "Queue position: 3"; "next" for 0 (a provider counting from 0 means the next job)."""
+    return f"Queue position: {position}" if position > 0 else "Queue position: next"
+
+
+def eta_text(progress: JobProgress) -> str | None:
+    """When the video should be ready, from past jobs like it; None when there is no estimate.
+
+    The time is a Discord timestamp, counted down by every client on its own: the card needs no edit to keep
+    it current. If the card is not redrawn, "Expected ready 2 minutes ago" still reads right: it is late.
+    """
+    if progress.expected_total_s is None or progress.eta_at is None:
+        return None
+    where = " on this server" if progress.scope is EstimateScope.SERVER else ""
+    usual = f"videos like this usually take {about_duration(progress.expected_total_s)}{where}"
+    if progress.overdue:
+        return f"Taking longer than usual ({usual})"
+    return f"Expected ready {timestamp(progress.eta_at)} ({usual})"
+
+
+def status_text(job: Job, progress: JobProgress | None) -> str:
+    """The Status field of a card: the state and, with `progress`, its queue position, bar and ETA lines."""
+    if progress is None:
+        return progress_text(job)
+    lines = [state_label(job.state)]
+    if progress.queue_position is not None:
+        lines.append(queue_position_text(progress.queue_position))
+    if progress.fraction is not None:
+        lines.append(progress_bar(progress.fraction, estimated=progress.fraction_estimated))
+    eta = eta_text(progress)
+    if eta is not None:
+        lines.append(eta)
+    return truncate("\n".join(lines), EMBED_FIELD_LIMIT)
+
+
 def timestamp(unix_s: float, style: str = "R") -> str:
     """A Discord timestamp that every client renders in the reader's time zone (and keeps relative)."""
     return f"<t:{int(unix_s)}:{style}>"
@@ -126,10 +183,14 @@ def status_card_title_prefix(job: Job) -> str:
     return f"Video #{job.id} · "
 
 
-def status_card(job: Job, model_name: str) -> Card:
-    """The status message of a job: the prompt, its options, where it stands."""
+def status_card(job: Job, model_name: str, progress: JobProgress | None = None) -> Card:
+    """The status message of a job: the prompt, its options, where it stands.
+
+    With `progress` (see bot.jobs.eta.EtaService.progress), the Status field also shows the queue position,
+    a progress bar and the expected time of arrival, each only when known.
+    """
     request = job.request
-    fields = [Field("Status", progress_text(job), inline=False), *_option_fields(request, model_name)]
+    fields = [Field("Status", status_text(job, progress), inline=False), *_option_fields(request, model_name)]
     fields.append(Field("Started", timestamp(job.created_at)))
     if job.finished_at is not None and job.state.is_final:
         fields.append(Field("Ended", timestamp(job.finished_at)))
@@ -193,9 +254,10 @@ def ended_marker(job: Job) -> str:
     return f"video #{job.id} "
 
 
-def delivered_message(job: Job, mention: str) -> str:
-    """The text posted with the finished video."""
-    return f"{mention} your video #{job.id} is ready."
+def delivered_message(job: Job, mention: str, note: str | None = None) -> str:
+    """The text posted with the finished video (and what the member should know about the file)."""
+    text = f"{mention} your video #{job.id} is ready."
+    return f"{text} {note}" if note else text
 
 
 def too_large_message(job: Job, mention: str, size_bytes: int, limit_bytes: int, url: str) -> str:
@@ -204,4 +266,19 @@ def too_large_message(job: Job, mention: str, size_bytes: int, limit_bytes: int,
         f"{mention} your video #{job.id} is ready, but at {human_size(size_bytes)} it is over this server's "
         f"{human_size(limit_bytes)} upload limit, so here is a download link instead. "
         f"The link is the video service's own and expires (typically within 24 hours): {url}"
+    )
+
+
+def history_card(job: Job, model_name: str) -> Card:
+    """One entry of /history: the prompt, when, the options, and whether the post was deleted since."""
+    options = job.request.options_summary()
+    options.pop("model", None)
+    when = timestamp(job.finished_at or job.created_at)
+    removed = " · post deleted" if job.removed_at is not None else ""
+    return Card(
+        title=truncate(f"Video #{job.id} · {model_name}", 256),
+        description=truncate(f"{job.request.prompt}\n\n{when}{removed}", 4096),
+        colour=_GREY if job.removed_at is not None else _GREEN,
+        fields=(Field("Options", truncate(" · ".join(f"{k} {v}" for k, v in options.items()), 1024)),),
+        footer=f"#{job.id}",
     )

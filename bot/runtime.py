@@ -15,7 +15,7 @@ from bot.jobs.notifier import Notifier
 from bot.jobs.poller import JobPoller
 from bot.jobs.ports import JobStore, QuotaStore, StateStore
 from bot.jobs.quota import QuotaService
-from bot.jobs.service import JobService
+from bot.jobs.service import JobService, OptionDefaults
 from bot.providers.ark import ArkProvider
 from bot.providers.base import VideoProvider
 from bot.providers.novita import NovitaProvider
@@ -103,6 +103,7 @@ def build_job_engine(
     job_filter: Callable[[Job], bool] | None = None,
     quota: QuotaService | None = None,
     callback_url: str | None = None,
+    defaults: OptionDefaults | None = None,
 ) -> tuple[JobService, JobPoller]:
     """The poller and the service every front end drives jobs with, sharing one lease owner.
 
@@ -133,6 +134,7 @@ def build_job_engine(
         callback_url=callback_url,
         owner=poller.owner,
         lease_s=poller.lease_s,
+        defaults=defaults,
     )
     return service, poller
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_cdn_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CDN_HOSTS
+    #: The privileged Message Content intent (also switched on in the developer portal): lets a member reply
+    #: to someone else's image with a mention of the bot. Off by default.
+    discord_message_content_intent: bool = False
 
     # Providers. SEEDANCE_PROVIDER is the default; every provider with a key set serves the models the
     # default one lacks (RunComfy's 2.0 next to Novita's 1.5, say).

@@ -8,7 +8,6 @@ the member where their video will appear.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,24 +16,21 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.catalogue import PROMPT_MAX_CHARS, SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
+from bot.domain.catalogue import SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
 from bot.domain.models import (
     FIRST_FRAME,
     LAST_FRAME,
-    JobOrigin,
     MediaRole,
     MediaSlot,
     Ratio,
-    Requester,
     Resolution,
     ServiceTier,
 )
-from bot.jobs.download import download_bytes
-from bot.jobs.errors import FetchError, JobError
-from bot.jobs.service import InputFile, VideoOrder
-from cogs.embeds import member_of, reply_privately, started_text
-from cogs.support.notifier import reply_handle
-from cogs.support.publisher import DiscordPublisher
+from bot.jobs.errors import JobError
+from bot.jobs.service import InputFile
+from cogs.embeds import member_of
+from cogs.support.requests import MemberRequest, answer_started, start_from_interaction
+from cogs.support.sources import cdn_input
 
 if TYPE_CHECKING:
     from bot.app import SeedanceBot
@@ -50,6 +46,14 @@ _CATALOGUE = default_catalogue()
 #: The widest duration any model accepts; each model's own range is checked by the catalogue.
 DURATION_MIN_S = min(spec.duration_range_s[0] for spec in _CATALOGUE.every_spec)
 DURATION_MAX_S = max(spec.duration_range_s[1] for spec in _CATALOGUE.every_spec)
+#: Discord's ceiling on a string option's `max_length`.
+DISCORD_STRING_OPTION_MAX = 6000
+#: The prompt option's `max_length`: the longest prompt any model takes, within Discord's ceiling. Each
+#: model's own cap is checked by the catalogue, with a message that names the model and its limit.
+PROMPT_OPTION_MAX_CHARS = min(
+    DISCORD_STRING_OPTION_MAX, max(spec.prompt_max_chars for spec in _CATALOGUE.every_spec)
+)
+_WEB_SEARCH_HELP = "Let Seedance 2.0 search the web for facts in your prompt (slower; RunComfy)"
 #: The model /video uses: the one with a multimodal reference mode.
 REFERENCE_MODEL_KEY = "seedance-2.0-pro"
 _TIER_CHOICES = [
@@ -91,6 +95,7 @@ class AnimateCog(commands.Cog):
         watermark="Add the provider's watermark (Novita, ModelArk)",
         tier="flex: offline, slower (up to hours), about half price at the provider (Novita, ModelArk)",
         return_last_frame="Also post the video's last frame as an image (ModelArk)",
+        web_search=_WEB_SEARCH_HELP,
     )
     @app_commands.choices(
         resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
@@ -101,7 +106,7 @@ class AnimateCog(commands.Cog):
         self,
         interaction: discord.Interaction,
         image: discord.Attachment,
-        prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
+        prompt: app_commands.Range[str, 1, PROMPT_OPTION_MAX_CHARS],
         model: str | None = None,
         resolution: app_commands.Choice[str] | None = None,
         ratio: app_commands.Choice[str] | None = None,
@@ -113,6 +118,7 @@ class AnimateCog(commands.Cog):
         watermark: bool | None = None,
         tier: app_commands.Choice[str] | None = None,
         return_last_frame: bool | None = None,
+        web_search: bool | None = None,
     ) -> None:
         """Turn an image into a short video with Seedance."""
         # Acknowledge before any work: Discord drops interactions not answered within 3 seconds.
@@ -129,6 +135,7 @@ class AnimateCog(commands.Cog):
             watermark=watermark,
             service_tier=tier.value if tier else None,
             return_last_frame=return_last_frame,
+            web_search=web_search,
         )
         await self._start(interaction, model, options, Inputs(first_frame=image, last_frame=last_frame))
 
@@ -154,6 +161,7 @@ class AnimateCog(commands.Cog):
         seed="Same seed and request give a similar video",
         watermark="Add the provider's watermark (ModelArk)",
         return_last_frame="Also post the video's last frame as an image (ModelArk)",
+        web_search=_WEB_SEARCH_HELP,
     )
     @app_commands.choices(
         resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
@@ -162,7 +170,7 @@ class AnimateCog(commands.Cog):
     async def video(  # noqa: PLR0917 - discord.py passes each command option as a parameter
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
+        prompt: app_commands.Range[str, 1, PROMPT_OPTION_MAX_CHARS],
         image1: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
@@ -185,6 +193,7 @@ class AnimateCog(commands.Cog):
         seed: app_commands.Range[int, SEED_MIN, SEED_MAX] | None = None,
         watermark: bool | None = None,
         return_last_frame: bool | None = None,
+        web_search: bool | None = None,
     ) -> None:
         """Make a Seedance 2.0 video from a prompt and up to 9 images, 3 videos and 3 audio clips."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -202,6 +211,7 @@ class AnimateCog(commands.Cog):
             seed=seed,
             watermark=watermark,
             return_last_frame=return_last_frame,
+            web_search=web_search,
             reference_images=len(inputs.images),
             reference_videos=len(inputs.videos),
             reference_audios=len(inputs.audios),
@@ -221,37 +231,9 @@ class AnimateCog(commands.Cog):
         inputs: Inputs,
     ) -> None:
         """Hand the request to the service, which runs the whole flow; tell the member where it stands."""
-        async with self.bot.intake.receiving(interaction):
-            await self._run(interaction, model_key, options, inputs)
-
-    async def _run(
-        self,
-        interaction: discord.Interaction,
-        model_key: str | None,
-        options: RequestedOptions,
-        inputs: Inputs,
-    ) -> None:
-        member = member_of(interaction)
-        publisher = DiscordPublisher(self.bot, interaction)
-        order = VideoOrder(
-            model=model_key,
-            options=options,
-            inputs=self._input_files(inputs),
-            requester=Requester(
-                origin=JobOrigin.DISCORD,
-                user_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-            ),
-            member=member,
-            upload_limit_bytes=interaction.filesize_limit,
-            reply_handle=reply_handle(interaction),
-        )
-        job = await self.bot.jobs.start(order, publisher)
-        if job.state.is_final:
-            await reply_privately(interaction, f"Video #{job.id} did not start. {job.error_message}")
-            return
-        await reply_privately(interaction, started_text(job))
+        request = MemberRequest(model_key, options, self._input_files(inputs))
+        job = await start_from_interaction(self.bot, interaction, request)
+        await answer_started(self.bot, interaction, job)
 
     async def _offered_models(
         self, interaction: discord.Interaction, current: str
@@ -283,21 +265,7 @@ class AnimateCog(commands.Cog):
             (MediaRole.AUDIO, inputs.audios),
         ):
             slots += [(MediaSlot(role, n), attachment) for n, attachment in enumerate(attachments, 1)]
-        return tuple(
-            InputFile(slot, attachment.size, functools.partial(self._download, attachment, slot))
-            for slot, attachment in slots
-        )
-
-    async def _download(self, attachment: discord.Attachment, slot: MediaSlot, limit: int) -> bytes:
-        try:
-            return await download_bytes(
-                self.bot.runtime.http,
-                attachment.url,
-                max_bytes=limit,
-                allowed_hosts=frozenset(self.bot.runtime.settings.discord_cdn_hosts),
-            )
-        except FetchError as error:
-            raise FetchError(f"I could not download the {slot.noun}: {error.message}") from None
+        return tuple(cdn_input(self.bot, slot, item.url, item.size) for slot, item in slots)
 
 
 def _present(*attachments: discord.Attachment | None) -> tuple[discord.Attachment, ...]:

@@ -34,6 +34,14 @@ def message_link(guild_id: int | None, channel_id: int | None, message_id: int |
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
+def video_link(job: Job) -> str | None:
+    """The jump link of a delivered job's video post (in its thread, or its channel when it had none)."""
+    ref = job.delivery_ref
+    if ref is None or not ref.isdigit():
+        return None
+    return message_link(job.requester.guild_id, job.thread_id or job.requester.channel_id, int(ref))
+
+
 def started_text(job: Job) -> str:
     """The member's private answer once their job started: where the video will appear."""
     where = f"in <#{job.thread_id}>" if job.thread_id else "in this channel"
@@ -42,7 +50,11 @@ def started_text(job: Job) -> str:
 
 
 async def reply_privately(
-    interaction: discord.Interaction, content: str | None = None, *, embed: discord.Embed | None = None
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
 ) -> None:
     """Answer only the member who ran the command, whether or not the interaction was acknowledged yet."""
     try:
@@ -50,6 +62,7 @@ async def reply_privately(
             await interaction.followup.send(
                 content=content or discord.utils.MISSING,
                 embed=embed or discord.utils.MISSING,
+                view=view or discord.utils.MISSING,
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -57,6 +70,7 @@ async def reply_privately(
             await interaction.response.send_message(
                 content=content,
                 embed=embed or discord.utils.MISSING,
+                view=view or discord.utils.MISSING,
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )

@@ -8,9 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.models import Job
+from bot.domain.models import Job, JobState
 from bot.presentation import job_line, progress_text, status_card, truncate
-from cogs.embeds import card_embed, message_link, reply_privately
+from cogs.embeds import card_embed, message_link, reply_privately, video_link
+from cogs.support.result_buttons import card_view, result_view
 
 if TYPE_CHECKING:
     from bot.app import SeedanceBot
@@ -59,10 +60,14 @@ class JobsCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await self.bot.jobs.get_own(job_id, interaction.user.id)
         embed = card_embed(status_card(job, self.bot.model_name(job.model)))
-        link = _link(job)
-        if link:
-            embed.url = link
-        await reply_privately(interaction, embed=embed)
+        embed.url = video_link(job) or _link(job)
+        # The same buttons as on the job's result or card, so a member can act on it from here.
+        view = (
+            result_view(job, self.bot.runtime.catalogue)
+            if job.state is JobState.DELIVERED
+            else card_view(job)
+        )
+        await reply_privately(interaction, embed=embed, view=view)
 
     @app_commands.command(name="cancel", description="Cancel one of your videos while it is still queued")
     @app_commands.rename(job_id="id")

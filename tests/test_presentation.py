@@ -15,9 +15,13 @@ from bot.domain.models import (
     Resolution,
     VideoRequest,
 )
+from bot.jobs.eta import EstimateScope, JobProgress
 from bot.presentation import (
     EMBED_DESCRIPTION_LIMIT,
+    EMBED_FIELD_LIMIT,
+    about_duration,
     ended_message,
+    progress_bar,
     progress_text,
     request_card,
     status_card,
@@ -108,3 +112,95 @@ def test_notices_mention_only_the_member_and_say_why():
     assert (
         "14.2 MB" in link and "10.5 MB upload limit" in link and link.endswith("https://files.example/v.mp4")
     )
+
+
+def test_a_card_with_progress_shows_position_bar_and_when_it_should_be_ready():
+    progress = JobProgress(
+        computed_at=1_700_000_030.0,
+        expected_total_s=300.0,
+        eta_at=1_700_000_300.0,
+        queue_position=3,
+        fraction=0.1,
+        fraction_estimated=True,
+        sample_size=12,
+        scope=EstimateScope.SERVER,
+    )
+    assert fields(status_card(job(), "Seedance 1.5 Pro", progress))["Status"].splitlines() == [
+        "Queued",
+        "Queue position: 3",
+        "▰▱▱▱▱▱▱▱▱▱ about 10%",
+        "Expected ready <t:1700000300:R> (videos like this usually take about 5 min on this server)",
+    ]
+
+
+def test_the_bar_shows_the_providers_own_progress_as_is():
+    progress = JobProgress(computed_at=0.0, fraction=0.42)
+    running = job(state=JobState.RUNNING, progress_percent=42.0)
+    assert fields(status_card(running, "m", progress))["Status"] == "Generating\n▰▰▰▰▱▱▱▱▱▱ 42%"
+
+
+def test_an_estimate_from_all_servers_does_not_claim_to_be_this_servers():
+    progress = JobProgress(
+        computed_at=0.0,
+        expected_total_s=5_400.0,
+        eta_at=6_000.0,
+        sample_size=3,
+        scope=EstimateScope.ALL_SERVERS,
+    )
+    status = fields(status_card(job(state=JobState.RUNNING), "m", progress))["Status"]
+    assert status.endswith("Expected ready <t:6000:R> (videos like this usually take about 1 h 30 min)")
+
+
+def test_a_late_job_says_so_instead_of_a_time_in_the_past():
+    progress = JobProgress(
+        computed_at=700.0,
+        expected_total_s=120.0,
+        eta_at=600.0,
+        fraction=0.95,
+        fraction_estimated=True,
+        overdue=True,
+        sample_size=5,
+        scope=EstimateScope.SERVER,
+    )
+    status = fields(status_card(job(state=JobState.RUNNING), "m", progress))["Status"]
+    assert (
+        status.splitlines()[-1]
+        == "Taking longer than usual (videos like this usually take about 2 min on this server)"
+    )
+    assert "<t:" not in status
+
+
+def test_without_an_estimate_the_card_has_no_time_line():
+    status = fields(status_card(job(queue_position=0), "m", JobProgress(computed_at=0.0, queue_position=0)))
+    assert status["Status"] == "Queued\nQueue position: next"
+
+
+def test_a_delivered_card_shows_a_full_bar():
+    delivered = job(state=JobState.DELIVERED, finished_at=1.7e9 + 90)
+    status = fields(status_card(delivered, "m", JobProgress(computed_at=0.0, fraction=1.0)))["Status"]
+    assert status == "Done\n▰▰▰▰▰▰▰▰▰▰ 100%"
+    assert len(status) <= EMBED_FIELD_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("fraction", "bar"),
+    [(0.0, "▱▱▱▱▱▱▱▱▱▱ 0%"), (0.29, "▰▰▱▱▱▱▱▱▱▱ 29%"), (0.3, "▰▰▰▱▱▱▱▱▱▱ 30%"), (0.95, "▰▰▰▰▰▰▰▰▰▱ 95%")],
+)
+def test_a_cell_fills_only_once_it_is_reached(fraction, bar):
+    assert progress_bar(fraction) == bar
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (45, "under a minute"),
+        (61, "about 1 min"),
+        (150, "about 2 min"),
+        (3_540, "about 59 min"),
+        (3_590, "about 1 h"),
+        (3_600, "about 1 h"),
+        (9_000, "about 2 h 30 min"),
+    ],
+)
+def test_durations_are_rounded_as_a_member_would_say_them(seconds, text):
+    assert about_duration(seconds) == text

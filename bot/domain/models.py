@@ -123,6 +123,9 @@ class VideoRequest:
     reference_images: int = 0
     reference_videos: int = 0
     reference_audios: int = 0
+    #: Whether the model may search the web for facts in the prompt (Seedance 2.0 on RunComfy); None: not
+    #: asked, which the providers read as off.
+    web_search: bool | None = None
 
     @property
     def has_references(self) -> bool:
@@ -149,6 +152,8 @@ class VideoRequest:
             summary["tier"] = "flex (slower, cheaper)"
         if self.return_last_frame:
             summary["last frame"] = "returned"
+        if self.web_search:
+            summary["web search"] = "on"
         references = [
             f"{count} {noun}{'s' if count != 1 else ''}"
             for count, noun in (
@@ -217,6 +222,22 @@ class Requester:
     channel_id: int | None = None
 
 
+class Derivation(StrEnum):
+    """How a job was made from an earlier one, with a button on that job's result."""
+
+    REROLL = "reroll"  # the same inputs and options, a new seed
+    EXTEND = "extend"  # starts from the earlier video's last frame; delivered joined to it
+    VARIATION = "variation"  # the same inputs with one option changed
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The earlier job a job was made from, and how."""
+
+    parent_job_id: int
+    derivation: Derivation
+
+
 @dataclass(frozen=True)
 class Job:
     """One stored job, as the store last saw it."""
@@ -261,6 +282,10 @@ class Job:
     reply_handle: str | None = None
     #: When the status card was last shown in the job's final state (None: not yet, or no card).
     card_final_at: float | None = None
+    #: The job this one was made from with a button (re-roll, extend, variation); None for a fresh request.
+    lineage: Lineage | None = None
+    #: When the requester or a moderator deleted the video's post (the job stays, for usage and history).
+    removed_at: float | None = None
 
     @property
     def model(self) -> str:
@@ -314,6 +339,20 @@ class MediaSlot:
     def file_stem(self) -> str:
         """The file name it is re-posted under, without extension: "first-frame", "image2"."""
         return self.key.replace("_", "-")
+
+    @classmethod
+    def from_filename(cls, filename: str) -> MediaSlot | None:
+        """The slot a re-posted file stands for ("image2.png" -> reference image 2); None for another file."""
+        stem = filename.rsplit(".", 1)[0]
+        for role in MediaRole:
+            prefix = role.value.replace("_", "-")
+            numbered = role not in (MediaRole.FIRST_FRAME, MediaRole.LAST_FRAME)
+            if stem == prefix and not numbered:
+                return cls(role)
+            number = stem.removeprefix(prefix)
+            if numbered and number != stem and number.isdigit():
+                return cls(role, int(number))
+        return None
 
 
 FIRST_FRAME = MediaSlot(MediaRole.FIRST_FRAME)

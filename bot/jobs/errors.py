@@ -58,3 +58,7 @@ class PublishError(JobError):
 
 class FetchError(JobError):
     """An input file (an image given by URL or attachment) could not be fetched."""
+
+
+class InvalidDefaultError(JobError):
+    """A member's default cannot be saved: no model here takes it, or their default model does not."""

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from bot.domain.models import ImageInfo, Job, JobOrigin, JobState, ProviderName, Requester, VideoRequest
+from bot.domain.models import (
+    ImageInfo,
+    Job,
+    JobOrigin,
+    JobState,
+    Lineage,
+    ProviderName,
+    Requester,
+    Resolution,
+    ServiceTier,
+    VideoRequest,
+)
 from bot.domain.quota import MemberLimits, Refusal, ServerRules, Usage
 
 
@@ -40,6 +51,8 @@ class NewJob:
     #: An opaque handle a front end keeps to answer the requester privately later (Discord: the
     #: interaction's webhook token, valid 15 minutes), so a restart can still answer "thinking…".
     reply_handle: str | None = None
+    #: The earlier job this one was made from with a button on its result.
+    lineage: Lineage | None = None
 
 
 class LimitScope(StrEnum):
@@ -96,6 +109,39 @@ class UsageRow:
     usage_tokens: int | None
 
 
+@dataclass(frozen=True)
+class GenerationKey:
+    """What makes two jobs take about as long: the same provider, model, resolution, duration and tier.
+
+    A request without a tier runs in the provider's default tier, so it is keyed as DEFAULT.
+    """
+
+    provider: ProviderName
+    model: str
+    resolution: Resolution
+    duration_s: int
+    tier: ServiceTier = ServiceTier.DEFAULT
+
+    @classmethod
+    def of(cls, job: Job) -> GenerationKey:
+        """The key of `job`."""
+        request = job.request
+        return cls(
+            provider=job.provider,
+            model=request.model,
+            resolution=request.resolution,
+            duration_s=request.duration_s,
+            tier=request.service_tier or ServiceTier.DEFAULT,
+        )
+
+
+#: The states of a job whose video was made. Its generation time runs from `submitted_at` (the provider
+#: accepted it) to `finished_at` (stamped when the job ends: in practice DELIVERED, the video posted).
+GENERATED_STATES: frozenset[JobState] = frozenset(
+    {JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED}
+)
+
+
 class QuotaRefusedError(Exception):
     """The policy refused an admission; no job was created."""
 
@@ -135,6 +181,10 @@ class JobStore(Protocol):
 
     async def annotate(self, job_id: int, *, owner: str | None = None, **fields: Any) -> Job | None:
         """Set fields without changing state; None when the job is final (or, with `owner`, not ours)."""
+        ...
+
+    async def mark_removed(self, job_id: int) -> Job | None:
+        """Record that a delivered job's video post was deleted; None when the job is not delivered."""
         ...
 
     async def mark_announced(self, job_id: int, *, owner: str | None = None) -> Job | None:
@@ -178,8 +228,16 @@ class JobStore(Protocol):
         """Every job that is not final, soonest due first; with `guild_id`, that server's only."""
         ...
 
-    async def jobs_for_user(self, user_id: int, *, guild_id: int | None = None, limit: int = 10) -> list[Job]:
-        """A member's most recent jobs, newest first, optionally in one server only."""
+    async def jobs_for_user(
+        self,
+        user_id: int,
+        *,
+        guild_id: int | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        states: Collection[JobState] | None = None,
+    ) -> list[Job]:
+        """A member's most recent jobs, newest first, optionally in one server or some states only."""
         ...
 
     async def find_by_provider_job(self, provider: ProviderName, provider_job_id: str) -> Job | None:
@@ -188,6 +246,24 @@ class JobStore(Protocol):
 
     async def find_by_reply_handle(self, reply_handle: str) -> Job | None:
         """The job created for the request with that reply handle, if one was."""
+        ...
+
+    async def generation_times(
+        self, key: GenerationKey, *, guild_id: int | None = None, limit: int = 50
+    ) -> list[float]:
+        """Seconds from `submitted_at` to `finished_at` of the newest `limit` jobs of `key` whose video was
+        made (a state in GENERATED_STATES, both times known, a positive difference), newest finished first.
+
+        With `guild_id`, that server's jobs only; without it, every job of the bot (all servers and origins).
+        """
+        ...
+
+    async def queued_ahead(self, job: Job) -> int:
+        """How many of the bot's jobs at `job`'s provider are QUEUED and were submitted before `job`.
+
+        "Before": an earlier `submitted_at`, or the same one and a smaller id; `job` itself never counts.
+        A job not yet submitted is behind every queued job. Every origin counts: they share the account.
+        """
         ...
 
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from bot.aio import gather_in_order
 from bot.domain.catalogue import DEFAULT_EXPIRES_AFTER_S, Catalogue, ModelSpec, RequestedOptions
-from bot.domain.images import ImageLimits, PreparedImage, prepare_image_async
+from bot.domain.images import ImageLimits, PreparedImage, fit_image_async, prepare_image_async
 from bot.domain.media import MediaClip, MediaKind, limits_for, probe_media_async
 from bot.domain.models import (
     FIRST_FRAME,
@@ -19,6 +19,7 @@ from bot.domain.models import (
     FrameImage,
     Job,
     JobState,
+    Lineage,
     MediaRole,
     MediaSlot,
     ProviderName,
@@ -130,6 +131,8 @@ class VideoOrder:
     upload_limit_bytes: int | None = None
     #: The front end's handle to answer the member privately later (see NewJob.reply_handle).
     reply_handle: str | None = None
+    #: The earlier job a button made this request from.
+    lineage: Lineage | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,16 @@ class JobTracker(Protocol):
         ...
 
 
+class OptionDefaults(Protocol):
+    """Fills what a member left unset with what they chose as their defaults (see bot.jobs.defaults)."""
+
+    async def apply(
+        self, guild_id: int | None, user_id: int | None, model: str | None, options: RequestedOptions
+    ) -> tuple[str | None, RequestedOptions]:
+        """The model and options to use; explicit options are never changed."""
+        ...
+
+
 class JobService:
     """The one entry point front ends use to start and cancel jobs."""
 
@@ -188,9 +201,11 @@ class JobService:
         callback_url: str | None = None,
         owner: str | None = None,
         lease_s: float = 30.0,
+        defaults: OptionDefaults | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`owner` names the process (the poller's lease owner): jobs it creates are leased to it."""
+        self._defaults = defaults
         self._store = store
         self._owner = owner
         self._lease_s = lease_s
@@ -288,19 +303,28 @@ class JobService:
         a JobError or DomainError naming what is wrong when the request cannot start; nothing is charged
         then.
         """
-        request = self.check_options(order.model, order.options)
+        model, options = order.model, order.options
+        if self._defaults is not None:
+            # The member's own defaults fill what they left unset; moderators' limits are checked after.
+            requester = order.requester
+            model, options = await self._defaults.apply(requester.guild_id, requester.user_id, model, options)
+        request = self.check_options(model, options)
         if order.member is not None:
             await self.check_quota(request, order.member)
         data = await _fetch_all(order.inputs, self._fetch_limits())
         prepared = await self.prepare(
-            order.model,
-            order.options,
+            model,
+            options,
             data.get(FIRST_FRAME.key),
             data.get(LAST_FRAME.key),
             reference_images=_numbered(data, MediaRole.IMAGE),
             reference_videos=_numbered(data, MediaRole.VIDEO),
             reference_audios=_numbered(data, MediaRole.AUDIO),
         )
+        if order.upload_limit_bytes is not None:
+            # The front end re-posts every file for the provider to fetch: an image over the server's upload
+            # limit is recompressed (a copy: the member's original is not touched) rather than refused.
+            prepared = await _images_within(prepared, order.upload_limit_bytes)
         uploads = prepared.uploads()
         publisher.check_uploads(uploads)
         job = await self._create(
@@ -308,7 +332,8 @@ class JobService:
             order.requester,
             DeliveryTarget(upload_limit_bytes=order.upload_limit_bytes),
             order.member,
-            order.reply_handle,
+            reply_handle=order.reply_handle,
+            lineage=order.lineage,
         )
         try:
             posted = await publisher.post_request(job, prepared)
@@ -356,7 +381,7 @@ class JobService:
         if last_frame_url:
             urls[LAST_FRAME.key] = last_frame_url
         self._submission(prepared, urls)  # refuses a file without the URL its provider needs, storing nothing
-        job = await self._create(prepared, requester, delivery or DeliveryTarget(), member, None)
+        job = await self._create(prepared, requester, delivery or DeliveryTarget(), member)
         job = await self._send(job, prepared, urls)
         if not job.state.is_final:
             self._tracker.track(job)
@@ -368,7 +393,9 @@ class JobService:
         requester: Requester,
         delivery: DeliveryTarget,
         member: Member | None,
-        reply_handle: str | None,
+        *,
+        reply_handle: str | None = None,
+        lineage: Lineage | None = None,
     ) -> Job:
         """The job row, PENDING, leased to this process; with a quota, admitted and its credits reserved."""
         provider = self.provider_for(prepared.spec)
@@ -386,6 +413,7 @@ class JobService:
             lease_owner=self._owner,
             lease_expires_at=now + self._lease_s if self._owner else None,
             reply_handle=reply_handle,
+            lineage=lineage,
         )
         if self._quota is not None and member is not None:
             # Raises QuotaExceededError: then nothing is stored and nothing is sent.
@@ -490,6 +518,19 @@ class JobService:
         """A member's latest jobs, newest first."""
         return await self._store.jobs_for_user(user_id, guild_id=guild_id, limit=limit)
 
+    async def past_videos(
+        self, user_id: int, guild_id: int, *, page: int, per_page: int
+    ) -> tuple[list[Job], bool]:
+        """A page (0 first) of a member's delivered videos in a server, newest first; and if more follow."""
+        found = await self._store.jobs_for_user(
+            user_id,
+            guild_id=guild_id,
+            limit=per_page + 1,
+            offset=page * per_page,
+            states=(JobState.DELIVERED,),
+        )
+        return found[:per_page], len(found) > per_page
+
     async def cancel(self, job_id: int, user_id: int | None) -> Job:
         """Cancel a queued job at the provider and record it; raises when it cannot be cancelled."""
         job = await self.get_own(job_id, user_id)
@@ -524,12 +565,33 @@ class JobService:
                     "It will finish (and count) as usual."
                 )
 
+    async def record_removal(self, job_id: int) -> None:
+        """Note that the job's video post was deleted (the job stays, for usage and history)."""
+        await self._store.mark_removed(job_id)
+
     def _time_allowed(self, request: VideoRequest) -> float:
         """How long the bot waits for a job: a flex job may take as long as the provider lets it."""
         if request.service_tier is ServiceTier.FLEX:
             provider_limit = request.expires_after_s or DEFAULT_EXPIRES_AFTER_S
             return max(self._job_timeout_s, provider_limit + FLEX_GRACE_S)
         return self._job_timeout_s
+
+
+async def _images_within(prepared: PreparedRequest, limit_bytes: int) -> PreparedRequest:
+    """`prepared` with each image over `limit_bytes` replaced by a recompressed copy that fits."""
+
+    async def fitted(image: PreparedImage | None) -> PreparedImage | None:
+        if image is None or len(image.data) <= limit_bytes:
+            return image
+        return await fit_image_async(image, limit_bytes)
+
+    references = await gather_in_order(fitted(image) for image in prepared.reference_images)
+    return replace(
+        prepared,
+        first_frame=await fitted(prepared.first_frame),
+        last_frame=await fitted(prepared.last_frame),
+        reference_images=tuple(image for image in references if image is not None),
+    )
 
 
 def _frame(prepared: PreparedImage | None, url: str | None) -> FrameImage | None:

@@ -18,10 +18,12 @@ import aiosqlite
 
 from bot.domain.models import (
     FINAL_STATES,
+    Derivation,
     ImageInfo,
     Job,
     JobOrigin,
     JobState,
+    Lineage,
     ProviderName,
     Ratio,
     Requester,
@@ -31,7 +33,7 @@ from bot.domain.models import (
     sources_of,
 )
 from bot.jobs.ledger import settlement_for
-from bot.jobs.ports import NewJob, ReservationState
+from bot.jobs.ports import GenerationKey, NewJob, ReservationState
 from bot.storage.database import SqliteDatabase
 
 __all__ = ["UPDATABLE_FIELDS", "JobStore", "NewJob", "SqliteJobStore", "insert_job"]
@@ -132,6 +134,13 @@ class SqliteJobStore:
         """Set fields without changing state (status message ids, a rescheduled poll); None if final."""
         active = frozenset(state for state in JobState if not state.is_final)
         row = await self._db.write(*_guarded_update(job_id, active, fields, self._clock(), owner))
+        return _row_to_job(row) if row else None
+
+    async def mark_removed(self, job_id: int) -> Job | None:
+        """Record that a delivered job's video post was deleted; None when the job is not delivered."""
+        now = self._clock()
+        sql = "UPDATE jobs SET removed_at = ?, updated_at = ? WHERE id = ? AND state = ? RETURNING *"
+        row = await self._db.write(sql, [now, now, job_id, JobState.DELIVERED.value])
         return _row_to_job(row) if row else None
 
     async def mark_announced(self, job_id: int, *, owner: str | None = None) -> Job | None:
@@ -249,15 +258,26 @@ class SqliteJobStore:
         sql += " ORDER BY COALESCE(next_poll_at, 0), id"
         return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
-    async def jobs_for_user(self, user_id: int, *, guild_id: int | None = None, limit: int = 10) -> list[Job]:
-        """A member's most recent jobs, newest first, optionally in one server only."""
+    async def jobs_for_user(
+        self,
+        user_id: int,
+        *,
+        guild_id: int | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        states: Collection[JobState] | None = None,
+    ) -> list[Job]:
+        """A member's most recent jobs, newest first, optionally in one server or some states only."""
         sql = "SELECT * FROM jobs WHERE user_id = ?"
         params: list[Any] = [user_id]
         if guild_id is not None:
             sql += " AND guild_id = ?"
             params.append(guild_id)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        params.append(limit)
+        if states is not None:
+            sql += f" AND state IN ({', '.join('?' for _ in states)})"
+            params += [state.value for state in states]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
         return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def find_by_reply_handle(self, reply_handle: str) -> Job | None:
@@ -275,11 +295,65 @@ class SqliteJobStore:
         )
         return _row_to_job(row) if row else None
 
+    async def generation_times(
+        self, key: GenerationKey, *, guild_id: int | None = None, limit: int = 50
+    ) -> list[float]:
+        """Seconds from submit to finish of the newest `limit` jobs of `key` with a video, newest first.
+
+        With `guild_id`, that server's jobs only. Each query reads at most `limit` entries of an index of
+        migration 8 (jobs_generation_times, or jobs_generation_times_by_guild), newest first.
+        """
+        params: list[Any] = [
+            key.provider.value,
+            key.model,
+            key.resolution.value,
+            key.duration_s,
+            key.tier.value,
+        ]
+        guild = ""
+        if guild_id is not None:
+            guild = "AND guild_id = ?"
+            params.append(guild_id)
+        params.append(limit)
+        rows = await self._db.fetch_all(_GENERATION_TIMES_SQL.format(guild=guild), params)
+        return [float(row[0]) for row in rows]
+
+    async def queued_ahead(self, job: Job) -> int:
+        """How many of the bot's jobs at `job`'s provider are QUEUED and were submitted before `job`.
+
+        Earlier `submitted_at` first, then smaller id; a job not yet submitted is behind every queued job.
+        Counted on the partial index jobs_queued_by_provider (migration 8), which holds queued jobs only.
+        """
+        sql = "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND provider = ? AND id != ?"
+        params: list[Any] = [job.provider.value, job.id]
+        if job.submitted_at is not None:
+            sql += " AND (submitted_at, id) < (?, ?)"
+            params += [job.submitted_at, job.id]
+        row = await self._db.fetch_one(sql, params)
+        return int(row[0]) if row else 0
+
 
 #: The name the rest of the code used before the store became a protocol; tests and benchmarks use it.
 JobStore = SqliteJobStore
 
 _FINAL_STATES_SQL = ", ".join(f"'{state.value}'" for state in FINAL_STATES)
+
+#: Generation times of one key, newest first. The state list and the key's expressions are written exactly
+#: as in migration 8's partial indexes: SQLite uses an index on expressions, or a partial index, only when
+#: the query repeats them. `{guild}` is empty, or a `guild_id = ?` term (then the by-guild index serves).
+#: `finished_at > submitted_at` also drops rows whose clocks disagree (two hosts) or that lack either time.
+_GENERATION_TIMES_SQL = """
+    SELECT finished_at - submitted_at FROM jobs
+    WHERE state IN ('succeeded', 'delivering', 'delivered')
+      AND provider = ? AND model = ?
+      AND json_extract(request_json, '$.resolution') = ?
+      AND json_extract(request_json, '$.duration_s') = ?
+      AND COALESCE(json_extract(request_json, '$.service_tier'), 'default') = ?
+      {guild}
+      AND finished_at > submitted_at
+    ORDER BY finished_at DESC, id DESC
+    LIMIT ?
+"""
 
 
 def _guarded_update(
@@ -325,8 +399,8 @@ async def insert_job(conn: aiosqlite.Connection, new: NewJob, now: float) -> Job
         INSERT INTO jobs (state, provider, model, request_json, origin, user_id, guild_id, channel_id,
                           first_frame_json, last_frame_json, status_message_id, thread_id,
                           upload_limit_bytes, credits, created_at, updated_at, deadline_at,
-                          lease_owner, lease_expires_at, reply_handle)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          lease_owner, lease_expires_at, reply_handle, parent_job_id, derivation)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING *
         """,
         (
@@ -350,6 +424,8 @@ async def insert_job(conn: aiosqlite.Connection, new: NewJob, now: float) -> Job
             new.lease_owner,
             new.lease_expires_at,
             new.reply_handle,
+            new.lineage.parent_job_id if new.lineage else None,
+            new.lineage.derivation.value if new.lineage else None,
         ),
     ) as cursor:
         row = await cursor.fetchone()
@@ -387,6 +463,8 @@ def _request_from_json(raw: str) -> VideoRequest:
         reference_images=int(data.get("reference_images", 0)),
         reference_videos=int(data.get("reference_videos", 0)),
         reference_audios=int(data.get("reference_audios", 0)),
+        # Rows stored before web search existed have no key: not asked.
+        web_search=data.get("web_search"),
     )
 
 
@@ -444,4 +522,10 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         announced_at=row["announced_at"],
         reply_handle=row["reply_handle"],
         card_final_at=row["card_final_at"],
+        lineage=(
+            Lineage(row["parent_job_id"], Derivation(row["derivation"]))
+            if row["parent_job_id"] is not None and row["derivation"] is not None
+            else None
+        ),
+        removed_at=row["removed_at"],
     )

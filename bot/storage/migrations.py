@@ -192,6 +192,40 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE card_final_at IS NULL AND status_message_id IS NOT NULL;
         """,
     ),
+    Migration(
+        7,
+        "lineage_and_removal",
+        """
+        -- A job made from an earlier one with a button (re-roll, extend, variation), and when a video's post
+        -- was deleted by its requester or a moderator.
+        ALTER TABLE jobs ADD COLUMN parent_job_id INTEGER REFERENCES jobs (id);
+        ALTER TABLE jobs ADD COLUMN derivation TEXT;
+        ALTER TABLE jobs ADD COLUMN removed_at REAL;
+        """,
+    ),
+    Migration(
+        8,
+        "eta_indexes",
+        """
+        -- "When will it be ready": the newest generation times of jobs like this one (same provider, model,
+        -- resolution, duration and tier) whose video was made, for all servers, then per server. The key's
+        -- expressions must stay exactly as SqliteJobStore.generation_times writes them, or SQLite will not
+        -- match them with the index.
+        CREATE INDEX jobs_generation_times ON jobs (
+            provider, model, json_extract(request_json, '$.resolution'),
+            json_extract(request_json, '$.duration_s'),
+            COALESCE(json_extract(request_json, '$.service_tier'), 'default'), finished_at
+        ) WHERE state IN ('succeeded', 'delivering', 'delivered');
+        CREATE INDEX jobs_generation_times_by_guild ON jobs (
+            guild_id, provider, model, json_extract(request_json, '$.resolution'),
+            json_extract(request_json, '$.duration_s'),
+            COALESCE(json_extract(request_json, '$.service_tier'), 'default'), finished_at
+        ) WHERE state IN ('succeeded', 'delivering', 'delivered');
+        -- A queue position when the provider reports none: the bot's queued jobs per provider, by submit
+        -- time (`state` is a column too, so that the count reads the index alone).
+        CREATE INDEX jobs_queued_by_provider ON jobs (provider, state, submitted_at) WHERE state = 'queued';
+        """,
+    ),
 )
 
 

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 import discord
 
 from cogs.embeds import started_text
-from cogs.support.notifier import REPLY_WINDOW_S, answer_privately, reply_handle
+from cogs.support.notifier import (
+    MESSAGE_HANDLE_PREFIX,
+    REPLY_WINDOW_S,
+    answer_privately,
+    message_handle,
+    reply_handle,
+)
 
 if TYPE_CHECKING:
     from bot.app import SeedanceBot
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "intake:"
+#: How long a public refusal or interruption notice stays under a member's message before removing itself.
+REFUSAL_LIFETIME_S = 60.0
 INTERRUPTED = (
     "The bot restarted while it was preparing your request, before anything was stored or sent. Nothing was "
     "charged: please ask again."
@@ -47,6 +55,18 @@ class Intake:
         finally:
             await state.delete(key)
 
+    @contextlib.asynccontextmanager
+    async def receiving_message(self, message: discord.Message) -> AsyncIterator[str]:
+        """Remember a mention's request while the block runs; yields the handle its job must carry."""
+        state = self._bot.runtime.state_store
+        handle = message_handle(message)
+        key = f"{PREFIX}{handle}"
+        await state.put(key, json.dumps({"handle": handle, "at": time.time()}))
+        try:
+            yield handle
+        finally:
+            await state.delete(key)
+
     async def answer_interrupted(self) -> int:
         """Answer the members whose request a crash cut short before it was stored; return how many.
 
@@ -59,7 +79,23 @@ class Intake:
             if time.time() - float(record["at"]) < REPLY_WINDOW_S:
                 job = await self._bot.runtime.store.find_by_reply_handle(record["handle"])
                 # A stored job goes on (its ending will replace this answer); an unstored one cost nothing.
-                answer = INTERRUPTED if job is None else started_text(job)
-                answered += await answer_privately(self._bot, record["handle"], answer)
+                if record["handle"].startswith(MESSAGE_HANDLE_PREFIX):
+                    # A mention: a stored job shows its own card; an unstored one gets a reply.
+                    answered += job is None and await self._reply_to_message(record["handle"])
+                else:
+                    answer = INTERRUPTED if job is None else started_text(job)
+                    answered += await answer_privately(self._bot, record["handle"], answer)
             await state.delete(key)
         return answered
+
+    async def _reply_to_message(self, handle: str) -> bool:
+        channel_id, _, message_id = handle.removeprefix(MESSAGE_HANDLE_PREFIX).partition(":")
+        channel = self._bot.get_partial_messageable(int(channel_id))
+        try:
+            await channel.get_partial_message(int(message_id)).reply(
+                INTERRUPTED, mention_author=True, delete_after=REFUSAL_LIFETIME_S
+            )
+        except discord.HTTPException as error:
+            log.info("could not answer an interrupted mention: %s", error)
+            return False
+        return True

@@ -17,25 +17,32 @@ import dataclasses
 import hashlib
 import io
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 
-from bot.domain.models import ImageInfo, Job, JobOrigin
+from bot.domain.models import Derivation, ImageInfo, Job, JobOrigin
+from bot.domain.transcode import JoinedVideo, fit_video_async, join_clips_async
 from bot.jobs.errors import DeliveryError
 from bot.jobs.notifier import DownloadedVideo
+from bot.jobs.ports import GenerationKey
 from bot.presentation import (
     delivered_marker,
     delivered_message,
     ended_marker,
     ended_message,
+    human_size,
     status_card,
     status_card_title_prefix,
     too_large_message,
 )
-from cogs.embeds import card_embed
+from cogs.embeds import card_embed, video_link
+from cogs.support.result_buttons import card_view, result_view
 from cogs.support.retry import DiscordUnavailableError, call_with_retries, is_transient
 from cogs.support.status_board import StatusBoard
 
@@ -81,13 +88,24 @@ def outcome_nonce(job: Job, channel_id: int, kind: str) -> str:
     return hashlib.blake2s(f"seedance:{job.id}:{channel_id}:{kind}".encode()).hexdigest()[:25]
 
 
+#: Handles of requests made by mentioning the bot: there is no private answer to replace, only the message.
+MESSAGE_HANDLE_PREFIX = "message:"
+
+
 def reply_handle(interaction: discord.Interaction) -> str:
     """What a job keeps to answer its requester privately later: the interaction's application and token."""
     return f"{interaction.application_id}:{interaction.token}"
 
 
+def message_handle(message: discord.Message) -> str:
+    """What a job made from a mention keeps: the member's message (an intake finds the job by it)."""
+    return f"{MESSAGE_HANDLE_PREFIX}{message.channel.id}:{message.id}"
+
+
 async def answer_privately(bot: discord.Client, handle: str, content: str) -> bool:
     """Replace an interaction's first (private) response, by the handle a job or an intake kept."""
+    if handle.startswith(MESSAGE_HANDLE_PREFIX):
+        return False  # a mention's request has no private answer; its card and thread tell the member
     application_id, _, token = handle.partition(":")
     webhook = discord.Webhook.partial(int(application_id), token, client=bot)
     try:
@@ -100,11 +118,16 @@ async def answer_privately(bot: discord.Client, handle: str, content: str) -> bo
     return True
 
 
+def last_frame_filename(job: Job) -> str:
+    """The file name of the video's last frame, when the provider returned one."""
+    return f"seedance-{job.id}-last-frame.png"
+
+
 def _last_frame_files(job: Job, video: DownloadedVideo, limit: int) -> list[discord.File]:
     """The video's last frame as a PNG attachment, when the provider sent one and it fits."""
     if video.last_frame is None or len(video.last_frame) > limit:
         return []
-    return [discord.File(io.BytesIO(video.last_frame), filename=f"seedance-{job.id}-last-frame.png")]
+    return [discord.File(io.BytesIO(video.last_frame), filename=last_frame_filename(job))]
 
 
 def _addressing(job: Job) -> tuple[str, discord.AllowedMentions]:
@@ -113,6 +136,18 @@ def _addressing(job: Job) -> tuple[str, discord.AllowedMentions]:
     mention = f"<@{user_id}>" if user_id else ""
     users: list[discord.Object] | bool = [discord.Object(user_id)] if user_id else False
     return mention, discord.AllowedMentions(everyone=False, roles=False, users=users)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The file a delivery posts: the downloaded clip, or what was made of it (joined, re-encoded)."""
+
+    video: DownloadedVideo
+    path: Path
+    size_bytes: int
+    limit_bytes: int
+    #: What the member should know about the file ("Re-encoded to 720p to fit…"); None when nothing.
+    note: str | None = None
 
 
 class DiscordNotifier:
@@ -164,10 +199,16 @@ class DiscordNotifier:
         return None
 
     async def deliver_video(self, job: Job, video: DownloadedVideo) -> str:
-        """Upload the video into the job's thread (or channel), or post a link when it is too large."""
+        """Upload the video into the job's thread (or channel): joined to the video it extends, re-encoded
+        to fit the server's upload limit when it is over; a link only when no watchable file fits."""
+        with tempfile.TemporaryDirectory(prefix="seedance-post-") as scratch:
+            upload = await self._upload_for(job, video, Path(scratch))
+            return await self._deliver(job, upload)
+
+    async def _deliver(self, job: Job, upload: Upload) -> str:
         for channel_id in self._targets(job):
             try:
-                return str((await self._post_video(job, video, channel_id)).id)
+                return str((await self._post_video(job, upload, channel_id)).id)
             except (discord.Forbidden, discord.NotFound) as error:
                 # The thread was deleted or locked, or we lost a permission: try the channel next.
                 log.warning("job %s: cannot post in %s: %s", job.id, channel_id, error)
@@ -180,8 +221,25 @@ class DiscordNotifier:
         raise DeliveryError("the bot may no longer post in that channel or thread", permanent=True)
 
     async def video_delivered(self, job: Job) -> None:
-        """Show "Done" on the status card (the video's post, with its mention, told the member)."""
+        """Show "Done" on the status card (the video's post, with its mention, told the member), and send a
+        DM with its link to a member who asked for one in /settings."""
         self._board.show(job, final=True)
+        self._bot.eta.forget(GenerationKey.of(job))
+        if await self._bot.member_defaults.wants_dm(job.requester.guild_id, job.requester.user_id):
+            await self._send_dm(job)
+
+    async def _send_dm(self, job: Job) -> None:
+        """A direct message pointing at the video; a member with DMs closed simply gets none."""
+        user_id, link = job.requester.user_id, video_link(job)
+        if user_id is None or link is None:
+            return
+        try:
+            user = self._bot.get_user(user_id) or await self._bot.fetch_user(user_id)
+            channel = await user.create_dm()
+            nonce = outcome_nonce(job, channel.id, "dm")
+            await channel.send(f"Your video #{job.id} is ready: {link}", nonce=nonce)
+        except discord.HTTPException as error:
+            log.info("job %s: no DM to its requester: %s", job.id, error)
 
     async def job_ended(self, job: Job) -> None:
         """Show the ending on the status card and tell the member under it (once, even after a crash)."""
@@ -252,29 +310,104 @@ class DiscordNotifier:
             raise
         return None
 
-    async def _post_video(self, job: Job, video: DownloadedVideo, channel_id: int) -> discord.Message:
-        mention, allowed = _addressing(job)
+    async def _upload_for(self, job: Job, video: DownloadedVideo, scratch: Path) -> Upload:
+        """The file to post: the clip (joined to the one it extends), re-encoded when over the limit."""
         limit = self._upload_limit(job)
-        channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
+        path, size, notes = video.path, video.size_bytes, []
+        if job.lineage is not None and job.lineage.derivation is Derivation.EXTEND:
+            joined = await self._joined_to_parent(job, video, scratch)
+            if joined is not None:
+                path, size = joined.path, joined.size_bytes
+                notes.append(
+                    f"It continues video #{job.lineage.parent_job_id}: both clips joined, "
+                    f"{joined.duration_s:.0f} s in all."
+                )
+            else:
+                notes.append(f"Video #{job.lineage.parent_job_id} is gone, so this is the new part alone.")
+        if size > limit:
+            fitted = await fit_video_async(path, scratch / "fitted.mp4", limit)
+            if fitted is not None:
+                log.info("job %s: re-encoded %d bytes into %d to fit", job.id, size, fitted.size_bytes)
+                notes.append(
+                    f"Re-encoded to {fitted.height}p to fit this server's {human_size(limit)} upload limit."
+                )
+                path, size = fitted.path, fitted.size_bytes
+        note = " ".join(notes) or None
+        return Upload(video=video, path=path, size_bytes=size, limit_bytes=limit, note=note)
 
-        def upload() -> Awaitable[discord.Message]:
+    async def _joined_to_parent(self, job: Job, video: DownloadedVideo, scratch: Path) -> JoinedVideo | None:
+        """The extended video and this clip as one MP4; None when the earlier video's post is gone."""
+        assert job.lineage is not None
+        parent = await self._bot.runtime.store.get(job.lineage.parent_job_id)
+        message = await self.video_message(parent) if parent is not None else None
+        attachment = (
+            next((a for a in message.attachments if a.filename == video_filename(parent)), None)
+            if message is not None and parent is not None
+            else None
+        )
+        if attachment is None:
+            return None
+        earlier = scratch / "earlier.mp4"
+        try:
+            await attachment.save(earlier)
+        except discord.HTTPException as error:
+            log.warning("job %s: could not fetch the video it extends: %s", job.id, error)
+            return None
+        return await join_clips_async(earlier, video.path, scratch / "joined.mp4")
+
+    async def video_message(self, job: Job) -> discord.Message | None:
+        """The post of a delivered job's video, if it is still there."""
+        if job.delivery_ref is None or not job.delivery_ref.isdigit():
+            return None
+        for channel_id in self._targets(job):
+            channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
+            try:
+                return await channel.fetch_message(int(job.delivery_ref))
+            except (discord.NotFound, discord.Forbidden):
+                continue
+        return None
+
+    async def remove_video(self, job: Job) -> bool:
+        """Delete a delivered job's video post; False when it was already gone."""
+        message = await self.video_message(job)
+        if message is None:
+            return False
+        try:
+            await message.delete()
+        except discord.NotFound:
+            return False
+        return True
+
+    async def _post_video(self, job: Job, upload: Upload, channel_id: int) -> discord.Message:
+        mention, allowed = _addressing(job)
+        video, limit = upload.video, upload.limit_bytes
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
+        catalogue = self._bot.runtime.catalogue
+
+        def post_file() -> Awaitable[discord.Message]:
             files = [
-                discord.File(video.path, filename=video_filename(job)),
+                discord.File(upload.path, filename=video_filename(job)),
                 *_last_frame_files(job, video, limit),
             ]
-            content = delivered_message(job, mention)
+            content = delivered_message(job, mention, upload.note)
             nonce = outcome_nonce(job, channel_id, "video")
-            return channel.send(content=content, files=files, allowed_mentions=allowed, nonce=nonce)
+            view = result_view(job, catalogue)
+            return channel.send(
+                content=content, files=files, allowed_mentions=allowed, nonce=nonce, view=view
+            )
 
         def link() -> Awaitable[discord.Message]:
-            content = too_large_message(job, mention, video.size_bytes, limit, video.source_url)
+            content = too_large_message(job, mention, upload.size_bytes, limit, video.source_url)
             files = _last_frame_files(job, video, limit)
             nonce = outcome_nonce(job, channel_id, "link")
-            return channel.send(content=content, files=files, allowed_mentions=allowed, nonce=nonce)
+            view = result_view(job, catalogue, with_file=False)
+            return channel.send(
+                content=content, files=files, allowed_mentions=allowed, nonce=nonce, view=view
+            )
 
-        if video.size_bytes <= limit:
+        if upload.size_bytes <= limit:
             try:
-                return await self._retrying(f"posting the video of job {job.id}", upload)
+                return await self._retrying(f"posting the video of job {job.id}", post_file)
             except discord.HTTPException as error:
                 if error.status != 413 and error.code != 40005:
                     raise
@@ -298,17 +431,20 @@ class DiscordNotifier:
         assert job.requester.channel_id is not None and job.status_message_id is not None
         channel = self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
         message = channel.get_partial_message(job.status_message_id)
-        card = status_card(job, self._bot.model_name(job.model))
+        card = status_card(job, self._bot.model_name(job.model), await self._bot.eta.progress(job))
         # A /video job has no first frame: its status message shows reference files, not a thumbnail.
         thumbnail = f"attachment://{frame_filename(job.first_frame)}" if job.first_frame else None
         embed = card_embed(card, thumbnail_url=thumbnail)
+        view = card_view(job)
         if not job.state.is_final:
-            await message.edit(embed=embed)  # a newer state will follow: not worth a retry
+            await message.edit(embed=embed, view=view)  # a newer state will follow: not worth a retry
             return
         # The last state stays on the card for good: ride out Discord's hiccups for it, and record it, so
         # that a crash before this edit is repaired at the next start (see repaint_stale_cards).
         try:
-            await self._retrying(f"showing the end of job {job.id}", lambda: message.edit(embed=embed))
+            await self._retrying(
+                f"showing the end of job {job.id}", lambda: message.edit(embed=embed, view=None)
+            )
         except (discord.NotFound, discord.Forbidden):
             await self._bot.runtime.store.mark_card_final(job.id)  # no card to repaint
             raise

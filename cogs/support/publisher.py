@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
@@ -22,6 +23,7 @@ from bot.jobs.service import MediaUpload, PostedRequest, PreparedRequest
 from bot.presentation import human_size, status_card, thread_name
 from cogs.embeds import NO_MENTIONS, card_embed
 from cogs.support.notifier import outcome_nonce
+from cogs.support.result_buttons import card_view
 from cogs.support.retry import DiscordUnavailableError, call_with_retries
 
 if TYPE_CHECKING:
@@ -37,28 +39,77 @@ FILES_PER_MESSAGE = 10
 THREAD_ALREADY_CREATED = 160004
 
 
-class DiscordPublisher:
-    """Shows one interaction's request in its channel."""
+@dataclass(frozen=True)
+class RequestPlace:
+    """Where a request was made: the channel its card goes to, who asked, and what the bot may do there."""
 
-    def __init__(self, bot: SeedanceBot, interaction: discord.Interaction) -> None:
-        """Refuse at once (PublishError) where the bot cannot post the request."""
+    channel: discord.abc.Messageable
+    channel_id: int
+    requester_mention: str
+    permissions: discord.Permissions
+    upload_limit_bytes: int
+    #: The member's own message, for a request made by mentioning the bot: the card answers it.
+    reply_to: discord.Message | None = None
+
+    @classmethod
+    def of_interaction(cls, interaction: discord.Interaction) -> RequestPlace:
+        """The channel of a command, menu, form or button (refuses one the bot cannot post in)."""
         channel = interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             raise PublishError("I can't post in this kind of channel.")
-        permissions = interaction.app_permissions
-        missing = [name for name in REQUIRED_PERMISSIONS if not getattr(permissions, name)]
+        return cls(
+            channel=channel,
+            channel_id=channel.id,
+            requester_mention=interaction.user.mention,
+            permissions=interaction.app_permissions,
+            upload_limit_bytes=interaction.filesize_limit,
+        )
+
+    @classmethod
+    def of_message(cls, message: discord.Message) -> RequestPlace:
+        """The channel of a member's message that mentioned the bot."""
+        channel = message.channel
+        guild = message.guild
+        if guild is None or not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            raise PublishError("Mention me in a server channel to make a video.")
+        return cls(
+            channel=channel,
+            channel_id=channel.id,
+            requester_mention=message.author.mention,
+            permissions=channel.permissions_for(guild.me),
+            upload_limit_bytes=guild.filesize_limit,
+            reply_to=message,
+        )
+
+
+class DiscordPublisher:
+    """Shows one request in the channel it was made in."""
+
+    def __init__(self, bot: SeedanceBot, place: RequestPlace) -> None:
+        """Refuse at once (PublishError) where the bot cannot post the request."""
+        missing = [name for name in REQUIRED_PERMISSIONS if not getattr(place.permissions, name)]
         if missing:
             names = ", ".join(name.replace("_", " ").title() for name in missing)
             raise PublishError(f"I need the {names} permission in this channel to post your video.")
         self._bot = bot
         self._retry_deadline_s = bot.runtime.settings.discord_retry_s
-        self._interaction = interaction
-        self._channel: discord.abc.Messageable = channel
+        self._place = place
+        self._channel = place.channel
         self._status: discord.Message | None = None
+
+    @classmethod
+    def for_interaction(cls, bot: SeedanceBot, interaction: discord.Interaction) -> DiscordPublisher:
+        """The publisher for a request made with a command, menu, form or button."""
+        return cls(bot, RequestPlace.of_interaction(interaction))
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        """The most the bot may upload in one file here (the server's upload limit)."""
+        return self._place.upload_limit_bytes
 
     def check_uploads(self, uploads: Sequence[MediaUpload]) -> None:
         """Every file must fit the server's upload limit: the provider fetches the re-posted copy."""
-        limit = self._interaction.filesize_limit
+        limit = self._place.upload_limit_bytes
         for upload in uploads:
             if len(upload.data) > limit:
                 raise PublishError(
@@ -69,16 +120,17 @@ class DiscordPublisher:
     async def post_request(self, job: Job, prepared: PreparedRequest) -> PostedRequest:
         """Post the status card with every file, retrying Discord's hiccups without ever posting it twice."""
         uploads = prepared.uploads()
-        channel_id = getattr(self._channel, "id", 0)
+        channel_id = self._place.channel_id
         batches = [
             uploads[start : start + FILES_PER_MESSAGE] for start in range(0, len(uploads), FILES_PER_MESSAGE)
         ] or [[]]
-        card = status_card(job, prepared.spec.display_name)
+        card = status_card(job, prepared.spec.display_name, await self._bot.eta.progress(job))
         thumbnail = (
             f"attachment://{uploads[0].filename}" if uploads and uploads[0].slot.role.is_image else None
         )
         messages: list[discord.Message] = []
-        mention = self._interaction.user.mention
+        mention = self._place.requester_mention
+        reply_to = self._place.reply_to
 
         def post(number: int, batch: Sequence[MediaUpload]) -> Awaitable[discord.Message]:
             # A fresh File each try (an upload consumes its stream); the nonce makes a retry harmless.
@@ -86,9 +138,27 @@ class DiscordPublisher:
             nonce = outcome_nonce(job, channel_id, f"card{number}")
             if number == 0:
                 embed = card_embed(card, thumbnail_url=thumbnail)
+                view = card_view(job)
                 content = f"{mention} asked for a video"
+                if reply_to is not None:
+                    # A mention's answer: a reply under the member's message (which may since be gone).
+                    return self._channel.send(
+                        content=content,
+                        embed=embed,
+                        files=files,
+                        allowed_mentions=NO_MENTIONS,
+                        nonce=nonce,
+                        reference=reply_to.to_reference(fail_if_not_exists=False),
+                        mention_author=False,
+                        view=view or discord.utils.MISSING,
+                    )
                 return self._channel.send(
-                    content=content, embed=embed, files=files, allowed_mentions=NO_MENTIONS, nonce=nonce
+                    content=content,
+                    embed=embed,
+                    files=files,
+                    allowed_mentions=NO_MENTIONS,
+                    nonce=nonce,
+                    view=view or discord.utils.MISSING,
                 )
             return messages[0].reply(
                 content="More reference files for this video",
@@ -126,7 +196,7 @@ class DiscordPublisher:
         status = self._status
         if status is None or not isinstance(status.channel, discord.TextChannel):
             return None
-        permissions = self._interaction.app_permissions
+        permissions = self._place.permissions
         if not (permissions.create_public_threads and permissions.send_messages_in_threads):
             return None
         try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import random
+
 import pytest
+from PIL import Image
 
 from bot.domain.models import JobState
 from tests.doubles.discord_double import GuildSpec
-from tests.doubles.media import make_image, make_mp4, probe_mp4
+from tests.doubles.media import make_image, make_mp4, make_noisy_mp4, probe_mp4
 from tests.doubles.runcomfy import Lifecycle
 from tests.e2e.conftest import job_in_state
 
@@ -173,3 +177,69 @@ async def test_rapid_progress_does_not_become_an_edit_storm(harness, bot, discor
     # (Done) always; everything in between is coalesced.
     assert 2 <= len(status.edits) <= 4, len(status.edits)
     assert "Done" in status.embeds[0]["title"]
+
+
+@pytest.mark.parametrize("guilds", [[GuildSpec(upload_limit_bytes=150_000)]])
+async def test_a_video_just_over_the_upload_limit_is_posted_re_encoded_and_plays(
+    harness, bot, discord, runcomfy
+):
+    runcomfy.video = make_noisy_mp4(2.0, width=320, height=240, audio=True)
+    assert len(runcomfy.video) > 150_000
+    await harness.animate(image=harness.image(), prompt="x")
+    guild = discord.guilds[0]
+    status = await discord.wait_until(
+        lambda: next((m for m in bot_messages(discord, guild.text_channel.id) if m.embeds), None)
+    )
+    await job_in_state(bot, 1, JobState.DELIVERED)
+    posted = await wait_for_video(discord, status.thread_id)
+
+    video = next(a for a in posted.attachments if a.filename == "seedance-1.mp4")
+    assert len(video.data) <= 150_000
+    played, source = probe_mp4(video.data), probe_mp4(runcomfy.video)
+    assert played.codec == "h264" and played.has_audio
+    assert played.duration_s == pytest.approx(source.duration_s, abs=0.1)
+    assert "Re-encoded" in posted.content
+
+
+async def test_an_image_over_the_servers_upload_limit_is_recompressed_for_the_provider(
+    harness, bot, discord, runcomfy
+):
+    side = 3100
+    noise = Image.frombytes("RGB", (side, side), random.Random(3).randbytes(side * side * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG", compress_level=1)
+    assert 25_000_000 < len(buffer.getvalue()) < 30_000_000  # under the provider's 30 MB, over Discord's 10
+    image = discord.add_attachment(buffer.getvalue(), "huge.png")
+
+    reply = await (await harness.animate(image=image, prompt="x")).wait_original(timeout=60)
+
+    assert "Started video #1" in reply.content
+    submitted = await runcomfy.wait_for_submit()
+    card = next(m for m in bot_messages(discord, discord.guilds[0].text_channel.id) if m.embeds)
+    copy = card.attachments[0]
+    assert submitted.body["first_frame_image_url"] == copy.url
+    assert len(copy.data) <= discord.guilds[0].upload_limit
+    with Image.open(io.BytesIO(copy.data)) as sent:
+        assert sent.size[0] == sent.size[1] > 300  # the aspect kept, still a valid frame
+        sent.load()
+
+
+async def test_the_status_card_shows_an_eta_once_a_few_such_videos_were_made(harness, discord, runcomfy):
+    harness.overrides["quota_credits_per_day"] = 10_000
+    bot = await harness.start()
+    for n in range(1, 4):
+        await (await harness.animate(image=harness.image(), prompt=f"idea {n}")).wait_original(timeout=20)
+        await job_in_state(bot, n, JobState.DELIVERED)
+    runcomfy.script(Lifecycle.queued(1, hold=True).completes())
+
+    await (await harness.animate(image=harness.image(), prompt="the fourth")).wait_original(timeout=20)
+
+    card = next(
+        m for m in bot_messages(discord, discord.guilds[0].text_channel.id) if "the fourth" in str(m.embeds)
+    )
+    status = await discord.wait_until(
+        lambda: next((f["value"] for f in card.embeds[0]["fields"] if "Expected ready" in f["value"]), None),
+        timeout=10,
+    )
+    assert "<t:" in status and ":R>" in status
+    assert "on this server" in status

@@ -140,7 +140,7 @@ async def test_an_unexpected_error_gives_a_reference_that_is_in_the_log(
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(bot.jobs, "recent_jobs", explode)
-    with caplog.at_level(logging.ERROR, logger="bot.app"):
+    with caplog.at_level(logging.ERROR, logger="cogs.support.errors"):
         reply = await (await discord.send_slash_command("jobs")).wait_original(timeout=10)
 
     assert reply.ephemeral

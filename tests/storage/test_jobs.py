@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 
 import pytest
 
@@ -178,6 +180,57 @@ async def test_jobs_survive_reopening_the_database(tmp_path):
     try:
         again = await JobStore(conn).get(job.id)
         assert again is not None and again.request == REQUEST
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("web_search", [True, False, None])
+async def test_a_seedance_2_request_round_trips_its_web_search_choice(store, web_search):
+    request = VideoRequest(
+        model="seedance-2.0-pro",
+        prompt="the weather in Lyon today, as a street scene",
+        resolution=Resolution.P720,
+        ratio=Ratio.ADAPTIVE,
+        duration_s=15,
+        generate_audio=True,
+        seed=42,
+        reference_images=2,
+        web_search=web_search,
+    )
+    job = await store.create(dataclasses.replace(new_job(), request=request))
+    again = await store.get(job.id)
+    assert again is not None and again.request == request
+    assert again.request.web_search is web_search
+
+
+async def test_a_request_stored_before_web_search_existed_loads_as_not_asked(tmp_path):
+    conn = await open_database(tmp_path / "old-rows.sqlite3")
+    try:
+        store = JobStore(conn)
+        job = await store.create(new_job())
+        # The request JSON exactly as the serialiser wrote it before the field existed.
+        old = {
+            "model": "seedance-1.5-pro",
+            "prompt": "waves roll in",
+            "resolution": "720p",
+            "ratio": "16:9",
+            "duration_s": 6,
+            "generate_audio": False,
+            "camera_fixed": True,
+            "seed": None,
+            "watermark": None,
+            "service_tier": None,
+            "expires_after_s": None,
+            "return_last_frame": None,
+            "reference_images": 0,
+            "reference_videos": 0,
+            "reference_audios": 0,
+        }
+        await conn.execute("UPDATE jobs SET request_json = ? WHERE id = ?", (json.dumps(old), job.id))
+        loaded = await store.get(job.id)
+        assert loaded is not None
+        assert loaded.request == REQUEST
+        assert loaded.request.web_search is None
     finally:
         await conn.close()
 

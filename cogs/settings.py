@@ -1,0 +1,154 @@
+"""/settings: a member's own defaults in this server: model, resolution, ratio, duration, audio, DM."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.catalogue import Catalogue, default_catalogue
+from bot.domain.models import Ratio, Resolution
+from bot.jobs.defaults import DefaultField, MemberDefaults, duration_bounds
+from cogs.embeds import member_of, reply_privately
+
+if TYPE_CHECKING:
+    from bot.app import SeedanceBot
+
+#: Discord needs the bounds when the command is declared; the service checks the configured models' own.
+DURATION_MIN_S, DURATION_MAX_S = duration_bounds(default_catalogue())
+_FIELD_NAMES = {
+    DefaultField.MODEL: "Model",
+    DefaultField.RESOLUTION: "Resolution",
+    DefaultField.RATIO: "Ratio",
+    DefaultField.DURATION: "Duration",
+    DefaultField.AUDIO: "Audio",
+    DefaultField.DM_WHEN_DONE: "DM me when done",
+}
+
+
+def _shown(field: DefaultField, value: object, catalogue: Catalogue) -> str:
+    if value is None:
+        if field is DefaultField.MODEL:
+            return f"not set ({catalogue.get(None).display_name})"
+        return "not set" if field is DefaultField.DM_WHEN_DONE else "not set (the model's own)"
+    match field:
+        case DefaultField.MODEL:
+            name = str(value)
+            return catalogue.get(name).display_name if name in catalogue.keys else f"{name} (not offered now)"
+        case DefaultField.DURATION:
+            return f"{value} s"
+        case DefaultField.AUDIO:
+            return "on" if value else "off"
+        case DefaultField.DM_WHEN_DONE:
+            return "yes" if value else "no"
+    return str(getattr(value, "value", value))
+
+
+def defaults_embed(title: str, defaults: MemberDefaults, catalogue: Catalogue) -> discord.Embed:
+    """The member's defaults, one field each."""
+    embed = discord.Embed(title=title, colour=0x3B82F6)
+    for field, name in _FIELD_NAMES.items():
+        embed.add_field(name=name, value=_shown(field, defaults.value(field), catalogue))
+    embed.set_footer(
+        text="Used for what you leave out; what you give a command always wins. A default a model cannot "
+        "use is skipped for that model. /settings set to change, /settings reset to clear."
+    )
+    return embed
+
+
+class SettingsCog(commands.Cog):
+    """The /settings group."""
+
+    settings = app_commands.Group(
+        name="settings", description="Your default options for videos in this server", guild_only=True
+    )
+
+    def __init__(self, bot: SeedanceBot) -> None:
+        self.bot = bot
+
+    @settings.command(name="show", description="Show your default options in this server")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Show your default options in this server."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = member_of(interaction)
+        defaults = await self.bot.member_defaults.get(member.guild_id, member.user_id)
+        await self._answer(interaction, "Your defaults here", defaults)
+
+    @settings.command(name="set", description="Set default options for your videos in this server")
+    @app_commands.describe(
+        model="The model to use when you name none",
+        resolution="Output resolution",
+        ratio="Output aspect ratio",
+        duration="Seconds of video",
+        audio="Generate sound (models that can)",
+        dm_when_done="Also ping you by DM when a video is ready",
+    )
+    @app_commands.choices(
+        resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
+        ratio=[app_commands.Choice(name=r.value, value=r.value) for r in Ratio],
+    )
+    async def set_defaults(  # noqa: PLR0917 - discord.py passes each command option as a parameter
+        self,
+        interaction: discord.Interaction,
+        model: str | None = None,
+        resolution: app_commands.Choice[str] | None = None,
+        ratio: app_commands.Choice[str] | None = None,
+        duration: app_commands.Range[int, DURATION_MIN_S, DURATION_MAX_S] | None = None,
+        audio: bool | None = None,
+        dm_when_done: bool | None = None,
+    ) -> None:
+        """Set default options for your videos in this server."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = member_of(interaction)
+        defaults = await self.bot.member_defaults.update(
+            member.guild_id,
+            member.user_id,
+            model=model,
+            resolution=resolution.value if resolution else None,
+            ratio=ratio.value if ratio else None,
+            duration_s=duration,
+            generate_audio=audio,
+            dm_when_done=dm_when_done,
+        )
+        await self._answer(interaction, "Saved: your defaults here", defaults)
+
+    @set_defaults.autocomplete("model")
+    async def _model_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        # Like /animate's: only what the server's moderators allow (a default they refuse would fail).
+        allowed: frozenset[str] | None = None
+        if self.bot.jobs.quota is not None and interaction.guild_id is not None:
+            allowed = (await self.bot.jobs.quota.limits_for(member_of(interaction)))[0].allowed_models
+        wanted = current.strip().lower()
+        return [
+            app_commands.Choice(name=spec.display_name, value=spec.key)
+            for spec in self.bot.runtime.catalogue
+            if (allowed is None or spec.key in allowed)
+            and (wanted in spec.key or wanted in spec.display_name.lower())
+        ][:25]
+
+    @settings.command(name="reset", description="Forget your defaults here (all, or one)")
+    @app_commands.describe(option="Only this one (default: all)")
+    @app_commands.choices(
+        option=[app_commands.Choice(name=name, value=field.value) for field, name in _FIELD_NAMES.items()]
+    )
+    async def reset(
+        self, interaction: discord.Interaction, option: app_commands.Choice[str] | None = None
+    ) -> None:
+        """Forget your defaults here (all, or one)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = member_of(interaction)
+        only = None if option is None else [DefaultField(option.value)]
+        defaults = await self.bot.member_defaults.reset(member.guild_id, member.user_id, only)
+        await self._answer(interaction, "Reset: your defaults here", defaults)
+
+    async def _answer(self, interaction: discord.Interaction, title: str, defaults: MemberDefaults) -> None:
+        await reply_privately(interaction, embed=defaults_embed(title, defaults, self.bot.runtime.catalogue))
+
+
+async def setup(bot: SeedanceBot) -> None:
+    """Load the cog (discord.py extension entry point)."""
+    await bot.add_cog(SettingsCog(bot))

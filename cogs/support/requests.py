@@ -1,0 +1,119 @@
+"""Starting a video from any Discord front end — a slash command, the "Animate image" form, a mention, a
+button — through the one flow of `JobService.start`, and the member's answer once it started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.domain.catalogue import RequestedOptions, prompt_advice
+from bot.domain.errors import DomainError
+from bot.domain.models import Job, JobOrigin, Lineage, Requester
+from bot.jobs.quota import Member
+from bot.jobs.service import InputFile, VideoOrder
+from cogs.embeds import member_of, reply_privately, started_text
+from cogs.support.notifier import reply_handle
+from cogs.support.publisher import DiscordPublisher, RequestPlace
+
+if TYPE_CHECKING:
+    from bot.app import SeedanceBot
+
+
+@dataclass(frozen=True)
+class MemberRequest:
+    """What a member asked for, in any front end: the model, the options, the files, and its origin."""
+
+    model: str | None
+    options: RequestedOptions
+    inputs: tuple[InputFile, ...]
+    lineage: Lineage | None = None
+
+
+async def start_from_interaction(
+    bot: SeedanceBot, interaction: discord.Interaction, request: MemberRequest
+) -> Job:
+    """Run the request of an acknowledged interaction (remembered by the intake until it is stored)."""
+    member = member_of(interaction)
+    publisher = DiscordPublisher.for_interaction(bot, interaction)
+    order = VideoOrder(
+        model=request.model,
+        options=request.options,
+        inputs=request.inputs,
+        requester=_requester(member),
+        member=member,
+        upload_limit_bytes=interaction.filesize_limit,
+        reply_handle=reply_handle(interaction),
+        lineage=request.lineage,
+    )
+    async with bot.intake.receiving(interaction):
+        return await bot.jobs.start(order, publisher)
+
+
+async def start_from_message(
+    bot: SeedanceBot, message: discord.Message, request: MemberRequest, *, reply_handle: str | None = None
+) -> Job:
+    """Run the request of a member's message that mentioned the bot (`reply_handle`: its intake handle)."""
+    place = RequestPlace.of_message(message)
+    member = message_member(message)
+    order = VideoOrder(
+        model=request.model,
+        options=request.options,
+        inputs=request.inputs,
+        requester=_requester(member),
+        member=member,
+        upload_limit_bytes=place.upload_limit_bytes,
+        reply_handle=reply_handle,
+        lineage=request.lineage,
+    )
+    return await bot.jobs.start(order, DiscordPublisher(bot, place))
+
+
+def message_member(message: discord.Message) -> Member:
+    """The member behind a server message, with their roles (which quotas and rules look at)."""
+    assert message.guild is not None  # RequestPlace.of_message refuses other messages first
+    roles = message.author.roles if isinstance(message.author, discord.Member) else []
+    return Member(
+        guild_id=message.guild.id,
+        user_id=message.author.id,
+        role_ids=tuple(role.id for role in roles),
+        channel_id=message.channel.id,
+    )
+
+
+def _requester(member: Member) -> Requester:
+    return Requester(
+        origin=JobOrigin.DISCORD,
+        user_id=member.user_id,
+        guild_id=member.guild_id,
+        channel_id=member.channel_id,
+    )
+
+
+async def answer_started(
+    bot: SeedanceBot, interaction: discord.Interaction, job: Job, *notes: str | None
+) -> None:
+    """Tell the member privately where their video will appear (or why it did not start), with any notes
+    — such as a prompt longer than its model's advised length."""
+    await reply_privately(interaction, outcome_text(job, prompt_note(bot, job), *notes))
+
+
+def prompt_note(bot: SeedanceBot, job: Job) -> str | None:
+    """A gentle note when the prompt passes its model's advised length (it was sent as is)."""
+    try:
+        spec = bot.runtime.catalogue.get(job.model)
+    except DomainError:
+        return None
+    return None if job.state.is_final else prompt_advice(spec, job.request.prompt)
+
+
+def outcome_text(job: Job, *notes: str | None) -> str:
+    """The member's private answer: where the video will appear, or why it did not start; and any notes."""
+    if job.state.is_final:
+        lines = [f"Video #{job.id} did not start. {job.error_message}"]
+    else:
+        lines = [started_text(job)]
+    lines += [note for note in notes if note]
+    return "\n".join(lines)
