@@ -16,19 +16,24 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.catalogue import SEED_MAX, SEED_MIN, RequestedOptions, default_catalogue
+from bot.domain.catalogue import SEED_MAX, SEED_MIN, RequestedOptions
 from bot.domain.models import (
     FIRST_FRAME,
     LAST_FRAME,
     MediaRole,
     MediaSlot,
-    Ratio,
-    Resolution,
     ServiceTier,
 )
 from bot.jobs.errors import JobError
 from bot.jobs.service import InputFile
 from cogs.embeds import member_of
+from cogs.support.choices import (
+    DURATION_MAX_S,
+    DURATION_MIN_S,
+    PROMPT_OPTION_MAX_CHARS,
+    RATIO_CHOICES,
+    RESOLUTION_CHOICES,
+)
 from cogs.support.requests import MemberRequest, answer_started, start_from_interaction
 from cogs.support.sources import cdn_input
 
@@ -42,17 +47,6 @@ class AnimateRefusedError(JobError):
     """The request cannot go ahead here (a command whose model no provider of this bot offers)."""
 
 
-_CATALOGUE = default_catalogue()
-#: The widest duration any model accepts; each model's own range is checked by the catalogue.
-DURATION_MIN_S = min(spec.duration_range_s[0] for spec in _CATALOGUE.every_spec)
-DURATION_MAX_S = max(spec.duration_range_s[1] for spec in _CATALOGUE.every_spec)
-#: Discord's ceiling on a string option's `max_length`.
-DISCORD_STRING_OPTION_MAX = 6000
-#: The prompt option's `max_length`: the longest prompt any model takes, within Discord's ceiling. Each
-#: model's own cap is checked by the catalogue, with a message that names the model and its limit.
-PROMPT_OPTION_MAX_CHARS = min(
-    DISCORD_STRING_OPTION_MAX, max(spec.prompt_max_chars for spec in _CATALOGUE.every_spec)
-)
 _WEB_SEARCH_HELP = "Let Seedance 2.0 search the web for facts in your prompt (slower; RunComfy)"
 #: The model /video uses: the one with a multimodal reference mode.
 REFERENCE_MODEL_KEY = "seedance-2.0-pro"
@@ -98,8 +92,8 @@ class AnimateCog(commands.Cog):
         web_search=_WEB_SEARCH_HELP,
     )
     @app_commands.choices(
-        resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
-        ratio=[app_commands.Choice(name=r.value, value=r.value) for r in Ratio],
+        resolution=RESOLUTION_CHOICES,
+        ratio=RATIO_CHOICES,
         tier=_TIER_CHOICES,
     )
     async def animate(  # noqa: PLR0917 - discord.py passes each command option as a parameter
@@ -164,8 +158,8 @@ class AnimateCog(commands.Cog):
         web_search=_WEB_SEARCH_HELP,
     )
     @app_commands.choices(
-        resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
-        ratio=[app_commands.Choice(name=r.value, value=r.value) for r in Ratio],
+        resolution=RESOLUTION_CHOICES,
+        ratio=RATIO_CHOICES,
     )
     async def video(  # noqa: PLR0917 - discord.py passes each command option as a parameter
         self,

@@ -8,16 +8,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.catalogue import Catalogue, default_catalogue
-from bot.domain.models import Ratio, Resolution
-from bot.jobs.defaults import DefaultField, MemberDefaults, duration_bounds
+from bot.domain.catalogue import Catalogue
+from bot.jobs.defaults import DefaultField, MemberDefaults
 from cogs.embeds import member_of, reply_privately
+from cogs.support.choices import DURATION_MAX_S, DURATION_MIN_S, RATIO_CHOICES, RESOLUTION_CHOICES
 
 if TYPE_CHECKING:
     from bot.app import SeedanceBot
 
 #: Discord needs the bounds when the command is declared; the service checks the configured models' own.
-DURATION_MIN_S, DURATION_MAX_S = duration_bounds(default_catalogue())
 _FIELD_NAMES = {
     DefaultField.MODEL: "Model",
     DefaultField.RESOLUTION: "Resolution",
@@ -86,8 +85,8 @@ class SettingsCog(commands.Cog):
         dm_when_done="Also ping you by DM when a video is ready",
     )
     @app_commands.choices(
-        resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution],
-        ratio=[app_commands.Choice(name=r.value, value=r.value) for r in Ratio],
+        resolution=RESOLUTION_CHOICES,
+        ratio=RATIO_CHOICES,
     )
     async def set_defaults(  # noqa: PLR0917 - discord.py passes each command option as a parameter
         self,

@@ -140,24 +140,16 @@ class DiscordPublisher:
                 embed = card_embed(card, thumbnail_url=thumbnail)
                 view = card_view(job)
                 content = f"{mention} asked for a video"
-                if reply_to is not None:
-                    # A mention's answer: a reply under the member's message (which may since be gone).
-                    return self._channel.send(
-                        content=content,
-                        embed=embed,
-                        files=files,
-                        allowed_mentions=NO_MENTIONS,
-                        nonce=nonce,
-                        reference=reply_to.to_reference(fail_if_not_exists=False),
-                        mention_author=False,
-                        view=view or discord.utils.MISSING,
-                    )
+                reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
                 return self._channel.send(
                     content=content,
                     embed=embed,
                     files=files,
                     allowed_mentions=NO_MENTIONS,
                     nonce=nonce,
+                    # A mention's answer: a reply under the member's message (which may since be gone). The
+                    # stubs type `reference` without None, but send() takes None for "no reply" (its default).
+                    reference=reference,  # type: ignore[arg-type]
                     view=view or discord.utils.MISSING,
                 )
             return messages[0].reply(

@@ -38,16 +38,7 @@ async def start_from_interaction(
     """Run the request of an acknowledged interaction (remembered by the intake until it is stored)."""
     member = member_of(interaction)
     publisher = DiscordPublisher.for_interaction(bot, interaction)
-    order = VideoOrder(
-        model=request.model,
-        options=request.options,
-        inputs=request.inputs,
-        requester=_requester(member),
-        member=member,
-        upload_limit_bytes=interaction.filesize_limit,
-        reply_handle=reply_handle(interaction),
-        lineage=request.lineage,
-    )
+    order = _order(request, member, interaction.filesize_limit, reply_handle(interaction))
     async with bot.intake.receiving(interaction):
         return await bot.jobs.start(order, publisher)
 
@@ -57,17 +48,7 @@ async def start_from_message(
 ) -> Job:
     """Run the request of a member's message that mentioned the bot (`reply_handle`: its intake handle)."""
     place = RequestPlace.of_message(message)
-    member = message_member(message)
-    order = VideoOrder(
-        model=request.model,
-        options=request.options,
-        inputs=request.inputs,
-        requester=_requester(member),
-        member=member,
-        upload_limit_bytes=place.upload_limit_bytes,
-        reply_handle=reply_handle,
-        lineage=request.lineage,
-    )
+    order = _order(request, message_member(message), place.upload_limit_bytes, reply_handle)
     return await bot.jobs.start(order, DiscordPublisher(bot, place))
 
 
@@ -83,12 +64,22 @@ def message_member(message: discord.Message) -> Member:
     )
 
 
-def _requester(member: Member) -> Requester:
-    return Requester(
+def _order(request: MemberRequest, member: Member, upload_limit: int, handle: str | None) -> VideoOrder:
+    requester = Requester(
         origin=JobOrigin.DISCORD,
         user_id=member.user_id,
         guild_id=member.guild_id,
         channel_id=member.channel_id,
+    )
+    return VideoOrder(
+        model=request.model,
+        options=request.options,
+        inputs=request.inputs,
+        requester=requester,
+        member=member,
+        upload_limit_bytes=upload_limit,
+        reply_handle=handle,
+        lineage=request.lineage,
     )
 
 
