@@ -118,9 +118,10 @@ class AnimateImageCog(commands.Cog):
                 f"I couldn't read “{leftover}” in More options: write options as words like "
                 "`ratio:9:16 audio:off`."
             )
-        words = f"{prompt}\n{more}".strip()
-        if duration.strip():
-            words += f" duration:{duration.strip()}"
+        seconds = duration.strip().lower().removesuffix("s").strip()
+        if seconds and not seconds.isdigit():
+            raise OptionValueError(f"“{duration.strip()}” is not a number of seconds: write it like `8`.")
+        words = f"{prompt}\n{more}".strip() + (f" duration:{seconds}" if seconds else "")
         parsed = parse_option_words(words, self.bot.runtime.catalogue)
         request = MemberRequest(
             parsed.model, parsed.options, (cdn_input(self.bot, FIRST_FRAME, form.url, form.size_bytes),)

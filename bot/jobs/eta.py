@@ -194,9 +194,13 @@ class EtaService:
         return progress_of(job, found, now=self._clock(), queued_ahead=queued_ahead)
 
     def forget(self, key: GenerationKey) -> None:
-        """Drop what is cached for `key`: a job of it just finished, so the history changed (a new server's
-        third video makes the fourth's card show an estimate at once, not a minute later)."""
-        for slot in [slot for slot in self._cache if slot[0] == key]:
+        """A job of `key` just finished: forget that `key` had too little history (a new server's third video
+        makes the fourth's card show an estimate at once, not a minute later). Estimates already known stay
+        cached for their minute: dropping them at every delivery made every card edit of a busy bot query
+        the store again (status checks ran late under the load benchmark)."""
+        for slot in [
+            slot for slot, cached in self._cache.items() if slot[0] == key and cached.estimate is None
+        ]:
             del self._cache[slot]
 
     async def estimate_for(self, key: GenerationKey, guild_id: int | None) -> Estimate | None:

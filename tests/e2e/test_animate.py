@@ -243,3 +243,14 @@ async def test_the_status_card_shows_an_eta_once_a_few_such_videos_were_made(har
     )
     assert "<t:" in status and ":R>" in status
     assert "on this server" in status
+
+
+async def test_a_prompt_past_the_models_advised_length_is_sent_with_a_gentle_note(
+    harness, bot, discord, runcomfy
+):
+    prompt = "The harbour wakes slowly. " * 24  # 624 characters; Seedance 1.5 Pro advises under 500
+    reply = await (await harness.animate(image=harness.image(), prompt=prompt)).wait_original(timeout=20)
+
+    assert "Started video #1" in reply.content
+    assert "works best with prompts under 500 characters; yours has 623" in reply.content
+    assert (await runcomfy.wait_for_submit()).body["prompt"] == prompt.strip()

@@ -114,6 +114,11 @@ async def test_form_errors_get_the_same_answers_as_commands(
     await menu.wait_modal()
     refused = await (await discord.submit_modal(menu, {"prompt": "x", "more": "style:anime"})).wait_original()
     assert refused.ephemeral and "`style:anime`" in refused.content
+    menu = await open_form(discord, message)
+    await menu.wait_modal()
+    refused = await (await discord.submit_modal(menu, {"prompt": "x", "duration": "5 x"})).wait_original()
+    assert "not a number of seconds" in refused.content
+    assert runcomfy.submit_count == 0
 
     async def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
