@@ -8,7 +8,8 @@ import pytest
 from discord import AppCommandOptionType, app_commands
 
 from bot.domain.catalogue import SEEDANCE_2_PROMPT_MAX_CHARS, default_catalogue
-from cogs.animate import DISCORD_STRING_OPTION_MAX, PROMPT_OPTION_MAX_CHARS, AnimateCog
+from cogs.animate import AnimateCog
+from cogs.support.choices import DISCORD_STRING_OPTION_MAX, PROMPT_OPTION_MAX_CHARS
 
 COMMANDS: dict[str, app_commands.Command[Any, Any, Any]] = {
     "animate": AnimateCog.animate,

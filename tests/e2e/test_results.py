@@ -92,6 +92,8 @@ async def test_reroll_after_a_restart_is_a_new_job_of_the_member_who_pressed(har
 
 async def test_a_variation_changes_one_option_and_keeps_the_rest(harness, bot, discord, runcomfy):
     video = await first_video(harness, bot, discord, runcomfy, duration=6, resolution="720p")
+    await harness.stop()
+    bot = await harness.start()
 
     answer = await press(discord, video, "seedance:vary:1", user=ALICE, values=["resolution=480p"])
 
@@ -106,6 +108,8 @@ async def test_delete_is_refused_to_a_stranger_and_removes_the_post_for_the_requ
     harness, bot, discord, runcomfy
 ):
     video = await first_video(harness, bot, discord, runcomfy, user=BOB)
+    await harness.stop()
+    bot = await harness.start()
 
     refused = await press(discord, video, "seedance:delete:1", user=CAROL)
     assert "Only the member who asked for video #1" in refused.content
@@ -126,6 +130,8 @@ async def test_cancel_on_the_status_card_while_queued(harness, bot, discord, run
     card = next(m for m in bot_posts(discord, discord.guilds[0].text_channel.id) if m.embeds)
     await job_in_state(bot, 1, JobState.QUEUED)
     await discord.wait_until(lambda: "seedance:cancel:1" in custom_ids(card), timeout=10)
+    await harness.stop()
+    bot = await harness.start()
 
     stranger = await press(discord, card, "seedance:cancel:1", user=CAROL)
     assert "no job #1" in stranger.content
@@ -139,6 +145,8 @@ async def test_cancel_on_the_status_card_while_queued(harness, bot, discord, run
 async def test_extend_posts_one_video_as_long_as_both_clips(harness, bot, discord, runcomfy):
     runcomfy.video = make_mp4(2.0, width=320, height=240, audio=True)
     video = await first_video(harness, bot, discord, runcomfy)
+    await harness.stop()
+    bot = await harness.start()
 
     answer = await press(discord, video, "seedance:extend:1", user=BOB)
 
