@@ -149,6 +149,10 @@ class SeedanceBot(commands.Bot):
         self.state_store = runtime.state_store
         self.tree.error(self.on_app_command_error)
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: a message that mentions the bot is a video request (cogs/mentions.py), not a
+        command to look up (commands.Bot would log a CommandNotFound for every one)."""
+
     def model_name(self, model_key: str) -> str:
         """A model's display name, or its key when it is no longer in the catalogue."""
         try:

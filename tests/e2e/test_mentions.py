@@ -3,6 +3,7 @@ without the Message Content intent), options as words, and refusals that remove 
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -41,7 +42,9 @@ def replies_to(discord, message):
     ]
 
 
-async def test_a_mention_with_an_image_and_option_words_makes_the_video(harness, bot, discord, runcomfy):
+async def test_a_mention_with_an_image_and_option_words_makes_the_video(
+    harness, bot, discord, runcomfy, caplog
+):
     asked = await mention(discord, "the boats rock gently duration:6 ratio:1:1", attachments=[image(discord)])
 
     assert await discord.wait_reaction(asked, "👀")
@@ -54,6 +57,7 @@ async def test_a_mention_with_an_image_and_option_words_makes_the_video(harness,
     assert card.reference_id == asked.id  # the card answers the member's message
     video = next(m for m in discord.messages(job.thread_id) if m.attachments)
     assert video.pinged_user_ids == [ALICE.id]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_replying_to_someone_elses_image_without_the_intent_points_to_the_menu(
