@@ -12,7 +12,12 @@ is needed to prove it is not cut short or damaged and to re-encode it when somet
 - an EXIF orientation other than "upright" is applied to the pixels, since providers may ignore the tag;
 - CMYK becomes RGB, 16-bit and other unusual colour modes become 8-bit.
 
-An image that needs none of this is handed on byte for byte. Re-encoded images carry no EXIF metadata.
+An image that needs none of this is handed on as it was sent, minus what is not the picture
+(`bot.domain.image_bytes`): anything after its end marker (a ZIP or web page appended to it) and its metadata
+(EXIF with GPS and maker notes, XMP, IPTC, PNG text chunks, comments); its ICC colour profile is kept, as
+leaving it out would change its colours. A file whose structure cannot be accounted for without decoding
+(a TIFF with metadata tags, say) is re-encoded instead. Re-encoded images carry no metadata but their ICC
+profile either: the bot re-posts them under its own name, so it passes on the picture and nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from enum import StrEnum
 from PIL import ExifTags, Image, ImageFile, ImageOps, PngImagePlugin
 
 from bot.domain.errors import InvalidImageError
+from bot.domain.image_bytes import CleanedImage, clean_image_bytes
 from bot.domain.models import ImageInfo
 
 # Decimal megabytes: the stricter reading of the documented "under 30 MB", so that no image the bot
@@ -76,7 +82,9 @@ DEFAULT_IMAGE_LIMITS = ImageLimits()
 class PreparedImage:
     """An image that passed validation, as it should be sent to a provider."""
 
-    data: bytes  # the original bytes when nothing had to change, else the re-encoded image
+    # The original bytes when nothing had to change (cut after the image's end and without metadata blocks
+    # when the file carried any), else the re-encoded image.
+    data: bytes
     info: ImageInfo  # describes `data`; `frames` is the frame count of the original
 
 
@@ -441,6 +449,12 @@ def _decode_and_finish(
         or image.mode not in _PASS_THROUGH_MODES
         or sixteen_bit_png
     )
+    cleaned: CleanedImage | None = None
+    unaccounted = False
+    if not must_change:
+        cleaned = clean_image_bytes(data, format_name)
+        # Bytes that cannot be accounted for without decoding are not passed on: the pixels are re-encoded.
+        unaccounted = must_change = cleaned is None
     stored_size = image.size  # `draft` below shrinks `size` to the scaled decode
     with _refusing_damaged_data(subject, format_name):
         if animated:
@@ -458,14 +472,21 @@ def _decode_and_finish(
         if problem is not None:
             raise problem
         must_change = must_change or orientation != _ORIENTATION_UPRIGHT
-    if not must_change:
+    if not must_change and cleaned is not None:
         width, height = _oriented_size(stored_size, orientation)
         info = ImageInfo(
-            format=format_name, width=width, height=height, size_bytes=len(data), mode=image.mode
+            format=format_name,
+            width=width,
+            height=height,
+            size_bytes=len(cleaned.data),
+            mode=image.mode,
+            notes=(_TRAILING_DATA_NOTE,) if cleaned.trailing_bytes else (),
         )
-        return PreparedImage(data=data, info=info)
+        return PreparedImage(data=cleaned.data, info=info)
 
     notes: list[str] = []
+    if unaccounted and orientation == _ORIENTATION_UPRIGHT:
+        notes.append(_UNACCOUNTED_DATA_NOTE)
     if animated:
         notes.append(_first_frame_note(image, format_name, frames))
     still: Image.Image = image
@@ -483,6 +504,10 @@ def _decode_and_finish(
         limits=limits,
         subject=subject,
     )
+
+
+_TRAILING_DATA_NOTE = "data after the end of the image was left out"
+_UNACCOUNTED_DATA_NOTE = "re-encoded to leave out metadata or data that is not part of the picture"
 
 
 def _png_bit_depth(data: bytes) -> int:
@@ -599,7 +624,10 @@ def _encoded_bytes(
         image = _without_alpha(image)
         options["quality"] = quality
     image.save(buffer, format_name, **options)
-    return buffer.getvalue(), image.mode
+    encoded = buffer.getvalue()
+    # Pillow copies some of the source's metadata (a JPEG comment, for one) into what it writes.
+    cleaned = clean_image_bytes(encoded, format_name)
+    return (cleaned.data if cleaned is not None else encoded), image.mode
 
 
 def _without_alpha(image: Image.Image) -> Image.Image:

@@ -1,7 +1,13 @@
-"""Provider errors and job endings in plain words a member can act on."""
+"""Provider errors and job endings in plain words a member can act on.
+
+What a provider's server said reaches a member only as a short plain sentence (`member_reason`); an HTML
+page, a JSON dump or anything mentioning credentials is summarised by the HTTP status and the kind of error,
+and the server's words go to the log as a bounded, scrubbed excerpt.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.providers.errors import (
@@ -18,6 +24,13 @@ from bot.providers.errors import (
     ProviderTransportError,
     SubmitOutcomeUnknownError,
 )
+from bot.providers.server_text import log_excerpt, member_reason
+
+_log = logging.getLogger(__name__)
+
+# Messages the bot writes itself can be longer than a server sentence may be; still bounded.
+_MAX_ERROR_MESSAGE_CHARS = 500
+_MAX_CODE_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,9 @@ def explain_submit_error(error: ProviderError) -> Explanation:
                 "Try a different image or wording.",
             )
         case ProviderInvalidRequestError():
-            return Explanation("provider_rejected", f"The video service refused the request: {error.message}")
+            return Explanation(
+                "provider_rejected", f"The video service refused the request: {_error_summary(error)}"
+            )
         case ProviderAuthError():
             return Explanation(
                 "provider_auth",
@@ -74,7 +89,7 @@ def explain_submit_error(error: ProviderError) -> Explanation:
             )
         case ProviderNotFoundError():
             return Explanation(
-                "provider_not_found", f"The video service does not know this model: {error.message}"
+                "provider_not_found", f"The video service does not know this model: {_error_summary(error)}"
             )
         case ProviderServerError() | ProviderTransportError():
             return Explanation(
@@ -82,7 +97,9 @@ def explain_submit_error(error: ProviderError) -> Explanation:
                 "The video service could not be reached. Try again in a few minutes.",
             )
         case _:
-            return Explanation("provider_error", f"The video service refused the request: {error.message}")
+            return Explanation(
+                "provider_error", f"The video service refused the request: {_error_summary(error)}"
+            )
 
 
 #: Failure codes providers put on a failed job, in words a member can act on. ModelArk's codes are
@@ -114,14 +131,41 @@ _FAILURE_EXPLANATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _error_summary(error: ProviderError) -> str:
+    """`error.message` when it is fit for a member (it nearly always is), else its HTTP status alone.
+
+    The provider clients already keep server text out of `message` unless it is a plain sentence; this is
+    the last check before a member sees it, for an error built anywhere else.
+    """
+    reason = member_reason(error.message, max_chars=_MAX_ERROR_MESSAGE_CHARS)
+    if reason is not None:
+        return reason
+    _log.info("provider error withheld from the member: %s", log_excerpt(str(error)))
+    if error.status_code is not None:
+        return f"it answered HTTP {error.status_code} (the details are in the bot's log)."
+    return "it gave an error the bot cannot repeat (the details are in the bot's log)."
+
+
 def describe_failure(error_code: str | None, error_message: str | None) -> str:
-    """A failed job's reason for the member, from what the provider said."""
+    """A failed job's reason for the member, from what the provider said.
+
+    A documented failure code gets its own sentence; otherwise the provider's message when it is a short
+    plain sentence; otherwise (an HTML page, a JSON dump, credentials) only the code, and the message is
+    logged as a scrubbed excerpt.
+    """
     if error_code:
         for fragment, explanation in _FAILURE_EXPLANATIONS:
             if fragment.lower() in error_code.lower():
                 return explanation
+    code = member_reason(error_code, max_chars=_MAX_CODE_CHARS)
     if error_message:
-        return error_message
-    if error_code:
-        return f"The video service reported error {error_code}."
+        reason = member_reason(error_message, max_chars=_MAX_ERROR_MESSAGE_CHARS)
+        if reason is not None:
+            return reason
+        _log.info("provider failure text withheld from the member: %s", log_excerpt(error_message))
+        if code is None:
+            return "The video service reported a failure (the details are in the bot's log). Try again."
+        return f"The video service reported error {code} (the details are in the bot's log)."
+    if code:
+        return f"The video service reported error {code}."
     return "The video service reported a failure without saying why. Try again, perhaps with another image."

@@ -66,6 +66,7 @@ from bot.providers.http import (
     text_field,
 )
 from bot.providers.retry import RetryPolicy
+from bot.providers.server_text import server_error_message
 
 if TYPE_CHECKING:
     from bot.domain.media import MediaClip
@@ -363,16 +364,14 @@ def error_from_response(
     error_type = _type_for_code(code) if code is not None else None
     if error_type is None:
         error_type = _type_for_status(status_code, on_create=on_create)
-    if server_message:
-        message = f"ModelArk: {clip(redact(server_message))}"
-    else:
-        message = f"ModelArk answered HTTP {status_code} without an error message"
+    message, detail = server_error_message("ModelArk", status_code, server_message, redact)
     return error_type(
         message,
         status_code=status_code,
         provider_code=code,
         request_id=request_id,
         retry_after_s=retry_after_s,
+        detail=detail,
     )
 
 

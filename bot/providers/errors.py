@@ -1,8 +1,12 @@
 """One error hierarchy for every provider client.
 
-Each error keeps what a person debugging needs (HTTP status, the provider's own code, the request id) and
-what the caller must decide on (`retryable`, `retry_after_s`). A failed *job* is not an error: it is a
-`ProviderStatus` with state FAILED.
+Each error keeps what a person debugging needs (HTTP status, the provider's own code, the request id, a
+bounded and scrubbed excerpt of what the server said) and what the caller must decide on (`retryable`,
+`retry_after_s`). A failed *job* is not an error: it is a `ProviderStatus` with state FAILED.
+
+`message` may be shown to a member: it is written by the bot, or holds the server's text only when that is a
+short plain sentence (see `bot.providers.server_text`). `detail` is for the log only; `str(error)` includes
+it, so log the error itself and show members `message` (or `bot.jobs.explain`'s summary).
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ class ProviderError(Exception):
         provider_code: str | None = None,
         request_id: str | None = None,
         retry_after_s: float | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        #: What the server said, as a scrubbed single-line excerpt for the log; never shown to members.
+        self.detail = detail
         self.status_code = status_code
         self.provider_code = provider_code
         self.request_id = request_id
@@ -40,7 +47,8 @@ class ProviderError(Exception):
             )
             if value is not None
         ]
-        return f"{self.message} ({', '.join(details)})" if details else self.message
+        text = f"{self.message} ({', '.join(details)})" if details else self.message
+        return f"{text}; the server said: {self.detail}" if self.detail else text
 
 
 class ProviderAuthError(ProviderError):

@@ -12,7 +12,9 @@ following `bot.providers.retry`:
 - `exchange`: exactly one request, no retry, for callers that decide themselves (ModelArk's cancel).
 
 The API key goes only into the Authorization header. It never reaches a log line or an exception message:
-transport errors and server text are scrubbed of it, in case a proxy echoes headers back.
+transport errors and server text are scrubbed of it, in case a proxy echoes headers back. Server text
+reaches an error's `message` (which members may see) only as a short plain sentence; the rest goes to its
+`detail`, a bounded scrubbed excerpt for the log (see `bot.providers.server_text`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from bot.providers.retry import (
     may_retry_submit,
     parse_retry_after,
 )
+from bot.providers.server_text import REDACTED, log_excerpt
 
 _log = logging.getLogger(__name__)
 
@@ -75,7 +78,6 @@ def error_type_for_status(status_code: int) -> type[ProviderError]:
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
 #: Server-supplied text is shown to people; a page-long message helps nobody.
 MAX_MESSAGE_CHARS: Final = 500
-REDACTED: Final = "[redacted]"
 
 _T = TypeVar("_T")
 
@@ -210,6 +212,7 @@ class JsonApi:
                         status_code=error.status_code,
                         provider_code=error.provider_code,
                         request_id=error.request_id,
+                        detail=error.detail,
                     ) from error
                 raise
 
@@ -235,6 +238,10 @@ class JsonApi:
             redact=self.redact,
         )
         if error is not None:
+            if error.detail is None and response.content:
+                # The parser kept none of the body (an HTML page, a JSON document without a message, or a
+                # message it shows whole): the log gets a bounded, scrubbed excerpt of the body itself.
+                error.detail = log_excerpt(response.text, self.redact)
             raise error
         if not isinstance(payload, dict):
             raise ProviderProtocolError(

@@ -56,6 +56,7 @@ from bot.providers.http import (
     text_field,
 )
 from bot.providers.retry import RetryPolicy
+from bot.providers.server_text import server_error_message
 
 DEFAULT_BASE_URL: Final = "https://api.novita.ai"
 _LABEL: Final = "Novita"
@@ -151,18 +152,14 @@ def error_from_response(
         reason if reason is not None else (str(numeric_code) if numeric_code is not None else None)
     )
     error_type = _error_type(effective_status, " ".join(filter(None, (reason, server_message))).lower())
-    if server_message:
-        message = f"Novita: {clip(redact(server_message))}"
-    elif reason:
-        message = f"Novita: {clip(redact(reason))}"
-    else:
-        message = f"Novita answered HTTP {status_code} without an error message"
+    message, detail = server_error_message("Novita", status_code, server_message or reason, redact)
     return error_type(
         message,
         status_code=status_code,
         provider_code=provider_code,
         request_id=request_id,
         retry_after_s=retry_after_s,
+        detail=detail,
     )
 
 

@@ -54,6 +54,7 @@ from bot.providers.errors import (
 )
 from bot.providers.http import DEFAULT_RETRY_POLICY, JsonApi, Reply, clip, error_type_for_status
 from bot.providers.retry import RetryPolicy
+from bot.providers.server_text import server_error_message
 
 if TYPE_CHECKING:
     from bot.domain.media import MediaClip
@@ -248,16 +249,14 @@ def error_from_response(
     error_type = _ERRORS_BY_CODE.get(_as_int(code)) if code is not None else None
     if error_type is None:
         error_type = _error_type_for_status(status_code)
-    if server_message:
-        message = f"RunComfy: {clip(redact(server_message))}"
-    else:
-        message = f"RunComfy answered HTTP {status_code} without an error message"
+    message, detail = server_error_message("RunComfy", status_code, server_message, redact)
     return error_type(
         message,
         status_code=status_code,
         provider_code=code,
         request_id=request_id,
         retry_after_s=retry_after_s,
+        detail=detail,
     )
 
 

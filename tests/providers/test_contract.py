@@ -21,6 +21,7 @@ from bot.domain.images import prepare_image
 from bot.domain.models import FrameImage, ProviderName
 from bot.jobs.download import download_video
 from bot.jobs.errors import VideoDownloadError
+from bot.jobs.explain import describe_failure, explain_submit_error
 from bot.providers.ark import ArkProvider
 from bot.providers.base import CancelOutcome, ProviderState, ProviderStatus, Submission, VideoProvider
 from bot.providers.errors import (
@@ -317,3 +318,64 @@ async def test_cancelling_a_finished_job_never_loses_its_video(pair):
     # ModelArk's DELETE would have erased the record of a finished task: it is still there.
     again = await pair.status(job_id)
     assert (again.state, again.video_url) == (ProviderState.SUCCEEDED, done.video_url)
+
+
+# --- What the server says reaches members only as a summary -------------------------------------------------
+
+SECRET = "sk-secret-4242"
+HOSTILE_TEXT = (
+    f"Bad request. Authorization: Bearer {SECRET} <html><body><h1>400</h1><script>x()</script></body></html>"
+)
+
+
+def assert_fit_for_a_member(text: str) -> None:
+    assert SECRET not in text
+    assert "Bearer" not in text
+    assert "Authorization" not in text
+    assert "<html" not in text.lower()
+    assert "{" not in text
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.error(400, message=HOSTILE_TEXT),
+        Fault.raw(400, HOSTILE_TEXT, content_type="text/html"),
+        Fault.raw(400, '{"debug": {"headers": {"Authorization": "Bearer ' + SECRET + '"}}}'),
+    ],
+    ids=["error-body", "html-page", "json-dump"],
+)
+async def test_a_refusal_echoing_a_token_and_html_is_summarised_for_the_member_and_scrubbed_in_logs(
+    pair, fault
+):
+    pair.double.inject("submit", fault)
+    with pytest.raises(ProviderError) as caught:
+        await pair.submit()
+
+    member_text = explain_submit_error(caught.value).message
+    assert_fit_for_a_member(member_text)
+    assert_fit_for_a_member(caught.value.message)
+    assert "HTTP 400" in member_text  # the summary still says what happened
+    logged = str(caught.value)  # what the bot's log gets: the server's words, bounded and scrubbed
+    assert SECRET not in logged
+    assert "[redacted]" in logged
+    assert len(logged) < 600
+
+
+async def test_a_failed_jobs_reason_echoing_a_token_and_html_is_summarised_for_the_member(pair):
+    pair.double.script(Lifecycle.running().fails(HOSTILE_TEXT, code="E_UPSTREAM"))
+    seen = await pair.run_to_end(await pair.submit())
+    assert seen[-1].state is ProviderState.FAILED
+
+    member_text = describe_failure(seen[-1].error_code, seen[-1].error_message)
+
+    assert_fit_for_a_member(member_text)
+    assert "details are in the bot's log" in member_text
+
+
+async def test_a_plain_refusal_still_reaches_the_member_in_the_providers_words(pair):
+    pair.double.inject("submit", Fault.error(400, message="duration must be between 4 and 12 seconds"))
+    with pytest.raises(ProviderError) as caught:
+        await pair.submit()
+
+    assert "duration must be between 4 and 12 seconds" in explain_submit_error(caught.value).message
