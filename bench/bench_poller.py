@@ -45,6 +45,7 @@ from proc_memory import proc_status_kib, reset_peak_rss_kib  # noqa: E402
 
 from bot.domain.catalogue import ModelSpec, RequestedOptions, default_catalogue  # noqa: E402
 from bot.domain.models import Job, JobOrigin, JobState, ProviderName, Requester  # noqa: E402
+from bot.jobs.download import AddressPolicy  # noqa: E402
 from bot.jobs.notifier import DownloadedVideo  # noqa: E402
 from bot.jobs.poller import JobPoller  # noqa: E402
 from bot.providers.base import (  # noqa: E402
@@ -190,6 +191,8 @@ def make_poller(
     http: httpx.AsyncClient,
     **options: Any,
 ) -> JobPoller:
+    # The videos come from an in-memory transport at a name that does not resolve: no address check.
+    options.setdefault("download_policy", AddressPolicy.UNCHECKED)
     return JobPoller(store, {ProviderName.RUNCOMFY: provider}, default_catalogue(), notifier, http, **options)
 
 

@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -38,6 +39,11 @@ from cogs.support.intake import Intake
 from cogs.support.notifier import DiscordNotifier
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason outside its settings (Discord unreachable); one line of message."""
+
 
 #: The cogs, loaded in this order. An explicit list: nothing is loaded by scanning folders.
 EXTENSIONS: tuple[str, ...] = (
@@ -124,6 +130,9 @@ class SeedanceBot(commands.Bot):
         intents.guild_messages = True
         # Privileged, off unless the owner switched it on: it lets a mention use the image it replies to.
         intents.message_content = runtime.settings.discord_message_content_intent
+        # The bot never joins voice: without this, discord.py warns that PyNaCl and davey are missing.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -148,6 +157,10 @@ class SeedanceBot(commands.Bot):
         self.callbacks = build_callback_server(runtime, self.poller)
         self.state_store = runtime.state_store
         self.tree.error(self.on_app_command_error)
+        #: What setup_hook did, for the one "ready" line.
+        self.commands_synced: bool | None = None
+        self.resumed_jobs = 0
+        self._said_ready = False
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that mentions the bot is a video request (cogs/mentions.py), not a
@@ -169,14 +182,36 @@ class SeedanceBot(commands.Bot):
         )  # before the poller: stored jobs answer themselves
         if interrupted:
             log.info("told %d member(s) their request was cut short by a restart", interrupted)
-        resumed = await self.poller.start()
-        log.info("resumed %d job(s) from the store", resumed)
+        self.resumed_jobs = await self.poller.start()
+        log.debug("resumed %d job(s) from the store", self.resumed_jobs)
         repainted = await self.notifier.repaint_stale_cards()
         if repainted:
             log.info("repainting %d status card(s) left stale by a crash", repainted)
         if self.callbacks is not None:
             await self.callbacks.server.start()
-        await self.sync_commands()
+        self.commands_synced = await self.sync_commands()
+
+    async def on_ready(self) -> None:
+        """Say once, in one line, that the bot is up and with what (reconnections fire this again: quiet)."""
+        if self._said_ready:
+            log.debug("ready again after a reconnection")
+            return
+        self._said_ready = True
+        log.info("%s", self.ready_line())
+
+    def ready_line(self) -> str:
+        """Who the bot is, where, and with which commands, providers and database."""
+        settings = self.runtime.settings
+        commands_note = {True: "synced", False: "unchanged", None: "not synced"}[self.commands_synced]
+        providers = ", ".join(
+            f"{name.value} (default)" if name is settings.seedance_provider else name.value
+            for name in self.runtime.providers
+        )
+        return (
+            f"ready: logged in as {self.user} in {len(self.guilds)} server(s); commands {commands_note}; "
+            f"provider(s) {providers}; database {settings.database_path.resolve()}; "
+            f"{self.resumed_jobs} job(s) resumed"
+        )
 
     async def sync_commands(self) -> bool:
         """Sync the command set to Discord only when it differs from the last sync; True when it synced.
@@ -193,11 +228,11 @@ class SeedanceBot(commands.Bot):
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"command_hash:{self.application_id}:{guild.id if guild else 'global'}"
         if await self.state_store.get(key) == digest:
-            log.info("commands unchanged since the last sync; not syncing")
+            log.debug("commands unchanged since the last sync; not syncing")
             return False
         synced = await self.tree.sync(guild=guild)
         await self.state_store.put(key, digest)
-        log.info("synced %d command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        log.debug("synced %d command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
         return True
 
     async def close(self) -> None:
@@ -238,6 +273,15 @@ async def run_bot(
                 await bot.start(token)
         except discord.LoginFailure as error:
             raise ConfigurationError("DISCORD_TOKEN was refused by Discord: check the bot token.") from error
+        except aiohttp.ClientError as error:
+            # No network, DNS or TLS trouble: aiohttp's message names the host; no traceback for this.
+            raise StartupError(
+                f"cannot reach Discord ({error}): check the network connection and DISCORD_API_BASE_URL."
+            ) from error
+        except discord.DiscordServerError as error:
+            raise StartupError(
+                f"Discord is having trouble ({error.status}); try again in a few minutes."
+            ) from error
         finally:
             if handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):

@@ -4,10 +4,15 @@
     seedance-bot animate --image-url URL --prompt TEXT [options]
     seedance-bot wait JOB_ID [--out FILE]      resume a job an earlier run left in flight
     seedance-bot models                        what each model accepts
+    seedance-bot run                           run the Discord bot
+    seedance-bot doctor                        check settings, database, Discord token and API keys
+    seedance-bot --env-file PATH COMMAND ...   read the settings' .env from PATH instead of ./.env
 
 Exit codes: 0 the video was saved; 1 the job ended without a video; 2 bad input or configuration (nothing was
 submitted); 3 the submit's outcome is unknown (not resent); 4 the video is ready but could not be saved here
 (it waits at the provider: `wait JOB_ID --out FILE`); 130 interrupted (the job goes on; use `wait`).
+`run`: 0 stopped cleanly; 1 could not start for a reason outside the settings (Discord unreachable);
+2 a setting is missing or wrong (token refused, API key missing, database path unusable).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from bot.doctor import check_database_path, exit_code, run_checks
 from bot.domain.catalogue import RequestedOptions, default_catalogue
 from bot.domain.errors import DomainError
 from bot.domain.images import ImageLimits
@@ -33,6 +40,7 @@ from bot.jobs.errors import DeliveryError, JobError
 from bot.jobs.notifier import DownloadedVideo
 from bot.jobs.poller import JobPoller
 from bot.jobs.service import JobService
+from bot.logs import configure_logging
 from bot.runtime import Runtime, build_catalogue, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings, load_settings
 from bot.storage.errors import StorageError
@@ -71,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seedance-bot", description="Turn a still image into a short video with Seedance."
     )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="read settings from this .env file instead of ./.env (environment variables still win)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     animate = commands.add_parser("animate", help="animate one image and save the MP4")
@@ -108,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN and the provider's key)")
     commands.add_parser("models", help="list the models and the options each accepts")
+    commands.add_parser(
+        "doctor", help="check the settings, the database, the Discord token and each API key (costs nothing)"
+    )
     return parser
 
 
@@ -299,12 +316,24 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
 async def _finish(job: Job, notifier: CliNotifier, poller: JobPoller, wanted: set[int]) -> int:
     if job.state.is_final:
         notifier.say(f"job #{job.id} {job.state.value}: {job.error_message}")
-        return EXIT_UNKNOWN if job.state is JobState.UNKNOWN else EXIT_JOB_ENDED
+        return _ended_code(job)
     notifier.say(describe_progress(job))
     outcome = notifier.expect(job.id)
     wanted.add(job.id)
     poller.track(job)
     return _exit_code(await outcome, job.id, notifier)
+
+
+def _ended_code(job: Job) -> int:
+    """A job that ended without a video: 2 when the cause is the configuration (a refused API key)."""
+    if job.error_code == "provider_auth":
+        print(
+            f"error: {job.provider.value.upper()}_API_KEY was refused by {job.provider.value}: "
+            "check the key.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_UNKNOWN if job.state is JobState.UNKNOWN else EXIT_JOB_ENDED
 
 
 def _exit_code(final: JobState | None, job_id: int, notifier: CliNotifier) -> int:
@@ -354,17 +383,31 @@ def _models() -> int:
     return EXIT_SAVED
 
 
+def _doctor(settings: Settings) -> int:
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        print(check.line())
+    return exit_code(checks)
+
+
 def _run(settings: Settings) -> int:
     # discord.py is imported only for `run`: the other commands start faster without it.
-    from bot.app import run_bot  # noqa: PLC0415
+    from bot.app import StartupError, run_bot  # noqa: PLC0415
 
     try:
         settings.require_discord_token()
         settings.require_provider_key()
+        check_database_path(settings.database_path)
         asyncio.run(run_bot(settings))
     except (ConfigurationError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except sqlite3.Error as error:
+        print(f"error: DATABASE_PATH: {settings.database_path}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_JOB_ENDED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_SAVED
@@ -376,23 +419,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "models":
         return _models()
     try:
-        settings = load_settings()
+        settings = load_settings(env_file=args.env_file)
     except ConfigurationError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    # The CLI prints its own progress lines; log records would interleave with them, so only problems are
-    # logged unless LOG_LEVEL was asked for explicitly.
-    level = settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # httpx logs every request at INFO, which would show up at LOG_LEVEL=INFO.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # The bot logs at LOG_LEVEL (INFO by default: it says when it is ready and what each job did). The
+    # other commands print their own progress lines; log records would interleave with them, so only
+    # problems are logged there unless LOG_LEVEL was asked for explicitly.
+    explicit = "log_level" in settings.model_fields_set
+    level = settings.log_level if args.command == "run" or explicit else "WARNING"
+    configure_logging(level, settings.log_format)
     if args.command == "run":
         return _run(settings)
+    if args.command == "doctor":
+        return _doctor(settings)
     current_job: list[int] = []
     handler = _animate if args.command == "animate" else _wait
     try:
+        check_database_path(settings.database_path)
         return asyncio.run(handler(args, settings, current_job))
     except (DomainError, JobError) as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -11,6 +11,7 @@ import httpx
 from bot.domain.catalogue import Catalogue, catalogue_for
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, ProviderName
+from bot.jobs.download import download_policy
 from bot.jobs.notifier import Notifier
 from bot.jobs.poller import JobPoller
 from bot.jobs.ports import JobStore, QuotaStore, StateStore
@@ -123,6 +124,7 @@ def build_job_engine(
         max_video_bytes=settings.max_video_bytes,
         job_filter=job_filter,
         lease_s=settings.job_lease_s,
+        download_policy=download_policy(settings),
     )
     service = JobService(
         runtime.store,

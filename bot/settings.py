@@ -83,8 +83,14 @@ class Settings(BaseSettings):
     #: another process (or the restarted one) takes the crashed process's jobs over once this has passed.
     job_lease_s: float = Field(default=30.0, ge=1, le=3600)
     max_video_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    #: FOR TESTS ONLY. Let provider output downloads reach loopback addresses (127.0.0.1, ::1) over plain
+    #: http too, as the tests' loopback doubles need. Off, the bot fetches provider output only over https
+    #: from public addresses (no private, link-local, cloud metadata or loopback address, on any redirect).
+    download_allow_loopback: bool = False
     http_timeout_s: float = Field(default=30.0, gt=0, le=600)
     log_level: LogLevel = "INFO"
+    #: "json": one JSON object per log line (time, level, logger, message, job_id, guild_id, provider).
+    log_format: Literal["text", "json"] = "text"
 
     # Quota defaults for every member of every server, until its moderators say otherwise. Safe by default:
     # a fresh install cannot run up a large bill. 0 forbids; leave a variable empty for "no limit".
@@ -129,6 +135,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("public_callback_url", mode="before")
     @classmethod
@@ -200,8 +211,15 @@ class Settings(BaseSettings):
         return self.discord_token
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning the first validation problem into one line that names the variable."""
+def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+    """Read the settings, turning the first validation problem into one line that names the variable.
+
+    `env_file` replaces `./.env` (`--env-file`); unlike the default, it must exist, and the error names it.
+    """
+    if env_file is not None:
+        if not env_file.is_file():
+            raise ConfigurationError(f"--env-file: no such file: {env_file.resolve()}")
+        overrides = {"_env_file": env_file, **overrides}
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except SettingsError as error:

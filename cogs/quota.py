@@ -191,12 +191,6 @@ class QuotaCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = member_of(interaction).guild_id
         scope, target_id, label = self._target(role, member)
-        config = await self.quota.store.config(guild_id)
-        current = {
-            "server": config.server_default,
-            "role": config.roles.get(target_id),
-            "member": config.members.get(target_id),
-        }[scope] or MemberLimits()
         allowed_models = None
         if models is not None:
             allowed_models = frozenset(key.strip() for key in models.split(",") if key.strip())
@@ -211,8 +205,16 @@ class QuotaCog(commands.Cog):
             "max_resolution": Resolution(max_resolution.value) if max_resolution else None,
             "max_duration_s": max_duration_s,
         }
-        updated = dataclasses.replace(current, **{k: v for k, v in changes.items() if v is not None})
-        await self.quota.store.set_limits(guild_id, scope, target_id, updated, by=interaction.user.id)
+        given = {k: v for k, v in changes.items() if v is not None}
+        # Read, change and write in one transaction: a moderator setting another field at the same moment
+        # keeps theirs.
+        updated = await self.quota.store.update_limits(
+            guild_id,
+            scope,
+            target_id,
+            lambda current: dataclasses.replace(current, **given),
+            by=interaction.user.id,
+        )
         await reply_privately(interaction, embed=_limits_embed(f"Limits for {label} saved", updated))
 
     @limits.command(name="reset", description="Remove the limits set for the server, a role or a member")
@@ -443,9 +445,7 @@ class QuotaCog(commands.Cog):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = member_of(interaction).guild_id
-        config = await self.quota.store.config(guild_id)
-        updated: ServerRules = change(config.rules)
-        await self.quota.store.set_rules(guild_id, updated, by=interaction.user.id)
+        updated = await self.quota.store.update_rules(guild_id, change, by=interaction.user.id)
         await reply_privately(interaction, embed=_rules_embed("Server rules saved", updated))
 
 

@@ -17,7 +17,7 @@ from discord.ext import commands
 from bot.domain.models import FIRST_FRAME, LAST_FRAME, Job, JobState
 from bot.domain.transcode import last_frame_png_async
 from bot.jobs.derive import DerivationRefusedError, DerivedRequest, Variation, extend, reroll, vary
-from bot.jobs.download import download_video
+from bot.jobs.download import download_policy, download_video
 from bot.jobs.errors import FetchError, JobNotFoundError
 from bot.jobs.service import InputFile
 from cogs.embeds import reply_privately
@@ -125,7 +125,12 @@ class ResultsCog(commands.Cog):
         video = by_name.get(video_filename(parent))
         if video is None:
             raise FetchError(f"Video #{parent.id} was posted as a link, so I can't take its last frame.")
-        downloaded = await download_video(self.bot.runtime.http, video.url, max_bytes=video.size + 1)
+        downloaded = await download_video(
+            self.bot.runtime.http,
+            video.url,
+            max_bytes=video.size + 1,
+            policy=download_policy(self.bot.runtime.settings),
+        )
         try:
             return await last_frame_png_async(downloaded.path)
         finally:

@@ -47,6 +47,7 @@ def env(double, tmp_path):
         PYTHONPATH=str(REPO),
         RUNCOMFY_API_KEY=API_KEY,
         RUNCOMFY_BASE_URL=double.base_url,
+        DOWNLOAD_ALLOW_LOOPBACK="true",  # the double serves videos from 127.0.0.1 over http
         DATABASE_PATH=str(tmp_path / "cli.sqlite3"),
         POLL_INTERVAL_S="0.05",
         LOG_LEVEL="WARNING",
@@ -344,3 +345,49 @@ async def test_a_video_that_cannot_be_saved_after_it_was_made_is_kept_for_wait_a
     assert result.code == 0, result.stderr
     assert out.read_bytes() == double.video
     assert double.submit_count == 1
+
+
+async def test_a_refused_api_key_is_a_configuration_error_exit_2_naming_the_variable(double, env, tmp_path):
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    env = env | {"RUNCOMFY_API_KEY": "a-revoked-key"}
+    result = await run_cli(["animate", "--image-url", image_url, "--prompt", "x"], env, tmp_path)
+    assert result.code == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: RUNCOMFY_API_KEY was refused by runcomfy: check the key."
+    )
+    assert double.submit_count == 0
+
+
+async def test_env_file_that_does_not_exist_is_named_with_its_full_path(double, env, tmp_path):
+    result = await run_cli(["--env-file", "conf/bot.env", "wait", "1"], env, tmp_path)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"configuration error: --env-file: no such file: {tmp_path / 'conf' / 'bot.env'}"
+    ]
+
+
+async def test_env_file_elsewhere_is_read_instead_of_the_current_folders(double, env, tmp_path):
+    (tmp_path / ".env").write_text("POLL_INTERVAL_S=0.05\n")
+    elsewhere = tmp_path / "conf" / "bot.env"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("POLL_INTERVAL_S=not-a-number\n")
+    del env["POLL_INTERVAL_S"]
+    assert (await run_cli(["wait", "1"], env, tmp_path)).stderr.strip() == (
+        f"error: There is no job #1 in {env['DATABASE_PATH']}."
+    )
+    result = await run_cli(["--env-file", str(elsewhere), "wait", "1"], env, tmp_path)
+    assert result.code == 2
+    assert result.stderr.startswith("configuration error: POLL_INTERVAL_S:")
+    assert "not-a-number" in result.stderr
+
+
+async def test_an_unusable_database_path_is_one_line_naming_it_before_any_request(double, env, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    env = env | {"DATABASE_PATH": str(tmp_path / "a-file" / "cli.sqlite3")}
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    result = await run_cli(["animate", "--image-url", image_url, "--prompt", "x"], env, tmp_path)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: DATABASE_PATH: {tmp_path / 'a-file'} is a file, not a folder."
+    ]
+    assert double.requests_to("submit") == []

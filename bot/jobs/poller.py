@@ -42,12 +42,13 @@ import httpx
 from bot.domain.catalogue import Catalogue, ModelSpec
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobState, ProviderName
-from bot.jobs.download import download_bytes, download_video
+from bot.jobs.download import AddressPolicy, download_bytes, download_video
 from bot.jobs.errors import DeliveryError, FetchError, VideoDownloadError
 from bot.jobs.explain import describe_failure
 from bot.jobs.notifier import Notifier
 from bot.jobs.ports import JobStore
 from bot.jobs.schedule import failure_delay, plan_next_check
+from bot.logs import job_fields
 from bot.providers.base import (
     BatchStatusProvider,
     ProviderState,
@@ -96,6 +97,7 @@ class JobPoller:
         owner: str | None = None,
         lease_s: float = DEFAULT_LEASE_S,
         clock: Callable[[], float] = time.time,
+        download_policy: AddressPolicy = AddressPolicy.PUBLIC_HTTPS,
     ) -> None:
         self._store = store
         self._owner = owner or new_owner_id()
@@ -116,6 +118,8 @@ class JobPoller:
         self._max_video_bytes = max_video_bytes
         self._job_filter = job_filter or (lambda _job: True)
         self._download_dir = download_dir
+        # Which addresses a provider's output URL may lead to (public https only, unless a test allows more).
+        self._download_policy = download_policy
         self._clock = clock
 
         self._heap: list[tuple[float, int]] = []
@@ -185,7 +189,7 @@ class JobPoller:
         self._loop_task = asyncio.create_task(self._run(), name="job-poller")
         self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
         if taken:
-            log.info("poller resumed %d open job(s)", len(taken))
+            log.debug("poller resumed %d open job(s)", len(taken))  # the ready line says it
         return len(taken)
 
     def track(self, job: Job) -> None:
@@ -602,7 +606,7 @@ class JobPoller:
                 )
                 if succeeded is None:
                     return None
-                log.info("job %s: finished at the provider", job.id)
+                log.info("job %s: finished at the provider", job.id, extra=job_fields(succeeded))
                 await self._notifier.job_progressed(succeeded)
                 if not deliver:
                     return now
@@ -677,7 +681,11 @@ class JobPoller:
             )
         try:
             video = await download_video(
-                self._http, job.video_url, max_bytes=self._max_video_bytes, directory=self._download_dir
+                self._http,
+                job.video_url,
+                max_bytes=self._max_video_bytes,
+                directory=self._download_dir,
+                policy=self._download_policy,
             )
         except VideoDownloadError as error:
             setback = DeliveryError(error.message, permanent=error.permanent)
@@ -718,7 +726,7 @@ class JobPoller:
         if delivered is None:
             log.error("job %s: delivered, but the row was no longer DELIVERING and ours", job.id)
             return None
-        log.info("job %s: delivered (%s)", job.id, reference)
+        log.info("job %s: delivered (%s)", job.id, reference, extra=job_fields(delivered))
         # Cosmetics (the status card) come after the record and are safe to repeat or to lose.
         try:
             await self._notifier.video_delivered(delivered)
@@ -729,7 +737,9 @@ class JobPoller:
     async def _last_frame(self, job: Job, url: str) -> bytes | None:
         # The last frame is a courtesy next to the video: without it the video is still worth posting.
         try:
-            return await download_bytes(self._http, url, max_bytes=LAST_FRAME_MAX_BYTES)
+            return await download_bytes(
+                self._http, url, max_bytes=LAST_FRAME_MAX_BYTES, policy=self._download_policy
+            )
         except FetchError as error:
             log.warning("job %s: the last frame could not be fetched: %s", job.id, error.message)
             return None
@@ -768,7 +778,7 @@ class JobPoller:
         ended = await self._store.transition(job.id, to, expected=(job.state,), owner=self._owner, **fields)
         if ended is None:
             return self._clock()  # moved meanwhile (a cancel): look again, to announce whatever it became
-        log.info("job %s: %s (%s)", job.id, to.value, code)
+        log.info("job %s: %s (%s)", job.id, to.value, code, extra=job_fields(ended))
         return await self._announce(ended)
 
     async def _announce(self, job: Job) -> float | None:

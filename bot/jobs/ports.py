@@ -290,6 +290,25 @@ class QuotaStore(Protocol):
         """Replace the server's rules."""
         ...
 
+    async def update_rules(
+        self, guild_id: int, change: Callable[[ServerRules], ServerRules], *, by: int | None
+    ) -> ServerRules:
+        """Apply `change` to the current rules and store the result in one transaction; return it (two
+        moderators changing different rules at once both keep their change)."""
+        ...
+
+    async def update_limits(
+        self,
+        guild_id: int,
+        scope: LimitScope | Literal["server", "role", "member"],
+        target_id: int,
+        change: Callable[[MemberLimits], MemberLimits],
+        *,
+        by: int | None,
+    ) -> MemberLimits:
+        """Apply `change` to the current limits at that level (none: the defaults) in one transaction."""
+        ...
+
     async def usage(self, guild_id: int, user_id: int, *, now: float | None = None) -> Usage:
         """The member's and the server's usage at `now`, outside any admission."""
         ...

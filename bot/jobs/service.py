@@ -39,6 +39,7 @@ from bot.jobs.errors import (
 from bot.jobs.explain import explain_submit_error
 from bot.jobs.ports import JobStore, NewJob
 from bot.jobs.quota import Member, QuotaService
+from bot.logs import job_fields
 from bot.presentation import human_size
 from bot.providers.base import CancelOutcome, References, Submission, VideoProvider
 from bot.providers.errors import ProviderError
@@ -463,7 +464,8 @@ class JobService:
         except ProviderError as error:
             explanation = explain_submit_error(error)
             to = JobState.UNKNOWN if explanation.code == "submit_unknown" else JobState.FAILED
-            log.warning("job %s: submit %s: %s", job.id, to.value, error)
+            # The "failed" milestone of a job the provider never took (the poller only announces it).
+            log.warning("job %s: submit %s: %s", job.id, to.value, error, extra=job_fields(job))
             ended = await self._store.transition(
                 job.id, to, error_code=explanation.code, error_message=explanation.message
             )
@@ -478,7 +480,13 @@ class JobService:
         )
         if queued is None:  # pragma: no cover - only this coroutine touches a PENDING job it created
             raise RuntimeError(f"job {job.id} left PENDING while its submit was in flight")
-        log.info("job %s: submitted as %s", queued.id, receipt.provider_job_id)
+        log.info(
+            "job %s: submitted to %s as %s",
+            queued.id,
+            queued.provider.value,
+            receipt.provider_job_id,
+            extra=job_fields(queued),
+        )
         return queued
 
     async def _abandon(self, job: Job, error: BaseException) -> None:

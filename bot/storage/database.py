@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,13 @@ from bot.storage.migrations import migrate
 #: file, or a backup tool). Within the process the writer lock already orders writes.
 BUSY_TIMEOUT_MS = 10_000
 
+#: The database and its -wal/-shm files: this user only (they hold members' prompts and usage).
+_PRIVATE_FILE_MODE = 0o600
+#: A directory the bot creates for the database.
+_PRIVATE_DIR_MODE = 0o700
+
+log = logging.getLogger(__name__)
+
 
 async def open_database(path: Path | str, *, read_only: bool = False) -> aiosqlite.Connection:
     """Open (creating if needed) the database at `path`, in WAL mode, migrated to the current schema.
@@ -33,8 +43,8 @@ async def open_database(path: Path | str, *, read_only: bool = False) -> aiosqli
     with BEGIN IMMEDIATE. `":memory:"` opens a private in-memory database (tests). `read_only` skips the
     migration (the writer did it) and refuses writes on this connection.
     """
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if str(path) != ":memory:" and not read_only:
+        await asyncio.to_thread(prepare_private_file, Path(path))
     conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
         conn.row_factory = aiosqlite.Row
@@ -47,10 +57,50 @@ async def open_database(path: Path | str, *, read_only: bool = False) -> aiosqli
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await migrate(conn)
+        if str(path) != ":memory:":
+            # WAL mode made the -wal and -shm files; SQLite gives them the database's mode, but ones left
+            # by an older version may be readable by others.
+            await asyncio.to_thread(_tighten_companions, Path(path))
     except BaseException:
         await conn.close()
         raise
     return conn
+
+
+def prepare_private_file(path: Path) -> None:
+    """Make `path`'s directory and the file itself, readable by this user only, before SQLite opens it.
+
+    The database holds members' prompts, usage and provider job ids. Directories the bot creates are 0700;
+    a directory that already exists (the user's choice, /tmp say) is left as it is. The file is created
+    0600, and a database file the bot made earlier with a looser mode is tightened to 0600.
+    """
+    missing = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            directory.mkdir(mode=_PRIVATE_DIR_MODE)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE_MODE)
+    except FileExistsError:
+        _tighten(path)
+    else:
+        os.close(fd)
+
+
+def _tighten_companions(path: Path) -> None:
+    for suffix in ("-wal", "-shm", "-journal"):
+        _tighten(path.with_name(path.name + suffix))
+
+
+def _tighten(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & ~_PRIVATE_FILE_MODE:
+            path.chmod(mode & _PRIVATE_FILE_MODE)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        # Someone else's file the bot may still use (a shared deployment): say so, do not fail.
+        log.warning("could not make %s readable by this user only", path)
 
 
 class SqliteDatabase:

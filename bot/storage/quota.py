@@ -55,6 +55,22 @@ _ROLLING_WINDOW_S = 30 * _DAY_S
 _FINAL_STATE_VALUES = tuple(sorted(state.value for state in FINAL_STATES))
 _FINAL_STATES_PLACEHOLDERS = ", ".join("?" for _ in _FINAL_STATE_VALUES)
 
+_UPSERT_LIMITS = """
+    INSERT INTO quota_limits (guild_id, scope, target_id, limits_json, updated_at, updated_by)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET
+        limits_json = excluded.limits_json,
+        updated_at = excluded.updated_at,
+        updated_by = excluded.updated_by
+"""
+_UPSERT_RULES = """
+    INSERT INTO quota_rules (guild_id, rules_json, updated_at, updated_by) VALUES (?, ?, ?, ?)
+    ON CONFLICT (guild_id) DO UPDATE SET
+        rules_json = excluded.rules_json,
+        updated_at = excluded.updated_at,
+        updated_by = excluded.updated_by
+"""
+
 
 class SqliteQuotaStore:
     """Quota configuration, usage and admissions in SQLite."""
@@ -122,29 +138,59 @@ class SqliteQuotaStore:
             )
             return
         await self._db.write(
-            """
-            INSERT INTO quota_limits (guild_id, scope, target_id, limits_json, updated_at, updated_by)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET
-                limits_json = excluded.limits_json,
-                updated_at = excluded.updated_at,
-                updated_by = excluded.updated_by
-            """,
-            (guild_id, scope.value, target_id, limits_to_json(limits), self._clock(), by),
+            _UPSERT_LIMITS, (guild_id, scope.value, target_id, limits_to_json(limits), self._clock(), by)
         )
 
     async def set_rules(self, guild_id: int, rules: ServerRules, *, by: int | None) -> None:
         """Replace the server's rules."""
-        await self._db.write(
-            """
-            INSERT INTO quota_rules (guild_id, rules_json, updated_at, updated_by) VALUES (?, ?, ?, ?)
-            ON CONFLICT (guild_id) DO UPDATE SET
-                rules_json = excluded.rules_json,
-                updated_at = excluded.updated_at,
-                updated_by = excluded.updated_by
-            """,
-            (guild_id, rules_to_json(rules), self._clock(), by),
-        )
+        await self._db.write(_UPSERT_RULES, (guild_id, rules_to_json(rules), self._clock(), by))
+
+    async def update_rules(
+        self, guild_id: int, change: Callable[[ServerRules], ServerRules], *, by: int | None
+    ) -> ServerRules:
+        """Apply `change` to the server's current rules and store the result; return it.
+
+        Read and write are one BEGIN IMMEDIATE transaction, so two moderators changing different rules at the
+        same moment (a banned word here, a channel there; in one process or two) both keep their change,
+        where reading with `config` and writing with `set_rules` would let the later write drop the other's.
+        `change` runs inside the transaction: keep it a pure function of the rules.
+        """
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT rules_json FROM quota_rules WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            updated = change(rules_from_json(row["rules_json"]) if row else ServerRules())
+            await conn.execute(_UPSERT_RULES, (guild_id, rules_to_json(updated), self._clock(), by))
+        return updated
+
+    async def update_limits(
+        self,
+        guild_id: int,
+        scope: LimitScope | Literal["server", "role", "member"],
+        target_id: int,
+        change: Callable[[MemberLimits], MemberLimits],
+        *,
+        by: int | None,
+    ) -> MemberLimits:
+        """Apply `change` to the limits set for the server default, a role or a member (MemberLimits() when
+        none are set) and store the result; return it. Atomic like `update_rules`.
+        """
+        scope = LimitScope(scope)
+        if scope is LimitScope.SERVER and target_id != 0:
+            raise ValueError("the server default's target_id must be 0")
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT limits_json FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+                (guild_id, scope.value, target_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            updated = change(limits_from_json(row["limits_json"]) if row else MemberLimits())
+            await conn.execute(
+                _UPSERT_LIMITS,
+                (guild_id, scope.value, target_id, limits_to_json(updated), self._clock(), by),
+            )
+        return updated
 
     async def usage(self, guild_id: int, user_id: int, *, now: float | None = None) -> Usage:
         """The member's and the server's usage at `now` (default: the clock), outside any admission.

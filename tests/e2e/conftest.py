@@ -69,6 +69,8 @@ class BotHarness:
             "runcomfy_api_key": RUNCOMFY_KEY,
             "runcomfy_base_url": self.runcomfy.base_url,
             "database_path": self.database,
+            # The doubles serve the finished videos from 127.0.0.1 over http (production: public https only).
+            "download_allow_loopback": True,
             "poll_interval_s": 0.05,
             "log_level": "DEBUG",
             # Tests that are not about quotas send requests back to back; the bot's other defaults stay on.

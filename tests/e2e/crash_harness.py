@@ -136,6 +136,8 @@ def bot_environment(
         RUNCOMFY_API_KEY=RUNCOMFY_KEY,
         RUNCOMFY_BASE_URL=runcomfy_base_url,
         DATABASE_PATH=str(database),
+        # The doubles serve videos from 127.0.0.1 over http; older bot versions ignore the variable.
+        DOWNLOAD_ALLOW_LOOPBACK="true",
         POLL_INTERVAL_S=str(poll_interval_s),
         LOG_LEVEL="INFO",
         # A dead process's jobs are taken over when their lease expires (JOB_LEASE_S, where the bot has

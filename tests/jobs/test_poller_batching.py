@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain.catalogue import ModelSpec
 from bot.domain.models import JobState, ProviderName
+from bot.jobs.download import AddressPolicy
 from bot.jobs.poller import JobPoller
 from bot.jobs.schedule import failure_delay
 from bot.providers.base import ProviderState, ProviderStatus, batch_status_provider
@@ -99,7 +100,11 @@ class BatchingProvider(ScriptedProvider):
 
 
 def make_poller(store, provider, catalogue, notifier, http, **kwargs):
-    options = {"poll_interval_s": POLL_INTERVAL_S, "max_concurrency": 4}
+    options = {
+        "poll_interval_s": POLL_INTERVAL_S,
+        "max_concurrency": 4,
+        "download_policy": AddressPolicy.UNCHECKED,
+    }
     options.update(kwargs)
     return JobPoller(store, {ProviderName.RUNCOMFY: provider}, catalogue, notifier, http, **options)
 

@@ -10,6 +10,7 @@ import pytest
 
 from bot.domain.catalogue import RequestedOptions
 from bot.domain.models import JobOrigin, JobState, ProviderName, Requester
+from bot.jobs.download import AddressPolicy
 from bot.jobs.errors import DeliveryError
 from bot.jobs.poller import JobPoller
 from bot.providers.base import ProviderState, ProviderStatus
@@ -20,7 +21,7 @@ REQUESTER = Requester(origin=JobOrigin.DISCORD, user_id=42, guild_id=1, channel_
 
 
 def make_poller(store, provider, catalogue, notifier, http, **kwargs):
-    options = {"poll_interval_s": 0.01, "max_concurrency": 4}
+    options = {"poll_interval_s": 0.01, "max_concurrency": 4, "download_policy": AddressPolicy.UNCHECKED}
     options.update(kwargs)
     return JobPoller(store, {ProviderName.RUNCOMFY: provider}, catalogue, notifier, http, **options)
 

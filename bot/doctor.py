@@ -1,0 +1,173 @@
+"""`seedance-bot doctor`: check the setup before members find out, one line per check.
+
+Each check says what it found and, when it failed, what to do. Nothing is paid for: the database is opened
+(and migrated), Discord is asked who the token belongs to, and each provider is asked for the status of a
+task that does not exist — an answer of "not found" proves the key was accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import httpx
+
+from bot.domain.models import ProviderName
+from bot.providers.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderInvalidRequestError,
+    ProviderNotFoundError,
+    ProviderServerError,
+)
+from bot.runtime import build_catalogue, build_http_client, build_providers
+from bot.settings import ConfigurationError, Settings
+from bot.storage import open_stores
+from bot.storage.errors import StorageError
+
+#: A task id no provider has: asking for it costs nothing and tells an accepted key from a refused one.
+PROBE_TASK_ID = "seedance-bot-doctor-probe"
+
+
+class Outcome(StrEnum):
+    """How a check ended; the order is the severity."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"  # not the settings' fault (network, service down): exit 1
+    BAD = "FAIL"  # a setting must change: exit 2
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's result: its subject, outcome and one line saying what was found or what to do."""
+
+    name: str
+    outcome: Outcome
+    detail: str
+
+    def line(self) -> str:
+        """`ok   discord: ...` / `FAIL discord: ...`."""
+        return f"{self.outcome.value:<4} {self.name}: {self.detail}"
+
+
+def check_database_path(path: Path) -> None:
+    """Refuse, in one line naming DATABASE_PATH, a database the process could not create or write.
+
+    Checked before anything starts: otherwise the first write ends in a raw OSError or sqlite3 traceback.
+    """
+    if path.is_dir():
+        raise ConfigurationError(
+            f"DATABASE_PATH: {path} is a folder; give a file name, e.g. {path / 'bot.sqlite3'}."
+        )
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigurationError(f"DATABASE_PATH: {folder} is a file, not a folder.") from None
+    except OSError as error:
+        raise ConfigurationError(
+            f"DATABASE_PATH: cannot create the folder {folder}: {error.strerror or error}."
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"DATABASE_PATH: the folder {folder} is not writable by this user.")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigurationError(f"DATABASE_PATH: {path} is not readable and writable by this user.")
+
+
+def exit_code(checks: list[Check]) -> int:
+    """0 when every check passed; 2 when a setting must change; 1 when only a service was unreachable."""
+    outcomes = {check.outcome for check in checks}
+    if Outcome.BAD in outcomes:
+        return 2
+    return 1 if Outcome.UNREACHABLE in outcomes else 0
+
+
+def _check_settings(settings: Settings) -> Check:
+    try:
+        settings.require_discord_token()
+        settings.require_provider_key()
+        catalogue = build_catalogue(settings)
+    except ConfigurationError as error:
+        return Check("settings", Outcome.BAD, str(error))
+    providers = ", ".join(name.value for name in settings.configured_providers)
+    return Check("settings", Outcome.OK, f"{len(catalogue.every_spec)} model(s) via {providers}")
+
+
+async def _check_database(settings: Settings) -> Check:
+    path = settings.database_path
+    try:
+        check_database_path(path)
+        stores = await open_stores(path)
+        await stores.close()
+    except ConfigurationError as error:
+        return Check("database", Outcome.BAD, str(error))
+    except (StorageError, OSError, sqlite3.Error) as error:
+        return Check("database", Outcome.BAD, f"DATABASE_PATH: {path}: {error}")
+    return Check("database", Outcome.OK, f"{path.resolve()} is writable and up to date")
+
+
+async def _check_discord(settings: Settings, http: httpx.AsyncClient) -> Check:
+    token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+    if not token:
+        return Check(
+            "discord", Outcome.BAD, "DISCORD_TOKEN is not set: copy the bot token from the Developer Portal."
+        )
+    try:
+        reply = await http.get(
+            f"{settings.discord_api_base_url}/users/@me", headers={"Authorization": f"Bot {token}"}
+        )
+    except httpx.HTTPError as error:
+        return Check(
+            "discord",
+            Outcome.UNREACHABLE,
+            f"cannot reach {settings.discord_api_base_url} ({error or type(error).__name__}): "
+            "check the network.",
+        )
+    if reply.status_code == 401:
+        return Check(
+            "discord",
+            Outcome.BAD,
+            "DISCORD_TOKEN was refused: reset the token in the Developer Portal (Bot tab) and update it.",
+        )
+    if reply.status_code != 200:
+        return Check(
+            "discord", Outcome.UNREACHABLE, f"Discord answered {reply.status_code}; try again later."
+        )
+    me = reply.json()
+    return Check("discord", Outcome.OK, f"the token belongs to {me.get('username')} (id {me.get('id')})")
+
+
+async def _check_provider(settings: Settings, name: ProviderName, http: httpx.AsyncClient) -> Check:
+    variable = f"{name.value.upper()}_API_KEY"
+    label = f"provider {name.value}"
+    try:
+        provider = build_providers(settings, http)[name]
+        spec = next(spec for spec in build_catalogue(settings).every_spec if spec.provider is name)
+        await provider.status(PROBE_TASK_ID, spec)
+    except (ProviderNotFoundError, ProviderInvalidRequestError):
+        pass  # the key was accepted; the made-up task id was not
+    except ProviderAuthError:
+        return Check(
+            label, Outcome.BAD, f"{variable} was refused: check the key in the {name.value} console."
+        )
+    except ProviderServerError as error:
+        return Check(label, Outcome.UNREACHABLE, f"{name.value} is having trouble: {error}")
+    except ProviderError as error:
+        return Check(label, Outcome.UNREACHABLE, f"{name.value} could not be asked: {error}")
+    except ConfigurationError as error:
+        return Check(label, Outcome.BAD, str(error))
+    return Check(label, Outcome.OK, f"{variable} accepted")
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in order; none stops the others."""
+    checks = [_check_settings(settings), await _check_database(settings)]
+    async with build_http_client(settings) as http:
+        checks.append(await _check_discord(settings, http))
+        if settings.provider_key(settings.seedance_provider) is not None:
+            for name in settings.configured_providers:
+                checks.append(await _check_provider(settings, name, http))
+    return checks
