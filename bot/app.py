@@ -22,6 +22,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot import metrics
 from bot.domain.catalogue import Catalogue
 from bot.domain.errors import DomainError
 from bot.domain.models import JobOrigin, ProviderName
@@ -32,6 +33,7 @@ from bot.jobs.eta import EtaService
 from bot.jobs.poller import JobPoller
 from bot.jobs.ports import QuotaStore
 from bot.jobs.quota import QuotaService
+from bot.listener import HealthChecks, HttpListener
 from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
 from cogs.support.errors import answer_failure
@@ -102,6 +104,26 @@ def callback_url_for(settings: Settings) -> str | None:
     return callback_url_with_key(settings.public_callback_url, key)
 
 
+#: The key /healthz reads to see that the database answers (it need not exist).
+HEALTH_PROBE_KEY = "health_probe"
+
+
+def build_http_listener(bot: SeedanceBot) -> HttpListener:
+    """The one HTTP listener: /healthz and /metrics always, the callback endpoint when configured."""
+    runtime = bot.runtime
+    checks = HealthChecks(
+        discord_connected=lambda: bot.is_ready() and bot.ws is not None and bot.ws.open,
+        database_ping=lambda: runtime.state_store.get(HEALTH_PROBE_KEY),
+    )
+    return HttpListener(
+        host=runtime.settings.http_listen_host,
+        port=runtime.settings.http_listen_port,
+        checks=checks,
+        refresh_metrics=lambda: metrics.refresh_job_states(runtime.store),
+        callbacks=bot.callbacks.server if bot.callbacks is not None else None,
+    )
+
+
 def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | None:
     """The ModelArk callback endpoint, when PUBLIC_CALLBACK_URL is set and ModelArk is configured."""
     settings = runtime.settings
@@ -114,8 +136,6 @@ def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | No
         provider=ProviderName.ARK,
         find_job=runtime.store.find_by_provider_job,
         target=poller,
-        host=settings.callback_listen_host,
-        port=settings.callback_listen_port,
     )
     return Callbacks(server=server, url=callback_url_with_key(settings.public_callback_url, key))
 
@@ -139,6 +159,7 @@ class SeedanceBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,
+            http_trace=metrics.discord_trace(),  # counts Discord requests and 429s for /metrics
         )
         self.runtime = runtime
         settings = runtime.settings
@@ -155,6 +176,7 @@ class SeedanceBot(commands.Bot):
             defaults=self.member_defaults,
         )
         self.callbacks = build_callback_server(runtime, self.poller)
+        self.listener = build_http_listener(self)
         self.state_store = runtime.state_store
         self.tree.error(self.on_app_command_error)
         #: What setup_hook did, for the one "ready" line.
@@ -187,8 +209,14 @@ class SeedanceBot(commands.Bot):
         repainted = await self.notifier.repaint_stale_cards()
         if repainted:
             log.info("repainting %d status card(s) left stale by a crash", repainted)
-        if self.callbacks is not None:
-            await self.callbacks.server.start()
+        settings = self.runtime.settings
+        try:
+            await self.listener.start()
+        except OSError as error:
+            raise StartupError(
+                f"cannot listen on {settings.http_listen_host}:{settings.http_listen_port} ({error}): "
+                "set HTTP_LISTEN_PORT to a free port."
+            ) from error
         self.commands_synced = await self.sync_commands()
 
     async def on_ready(self) -> None:
@@ -236,9 +264,8 @@ class SeedanceBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        """Stop callbacks and polling (letting steps in flight finish), flush status edits, disconnect."""
-        if self.callbacks is not None:
-            await self.callbacks.server.stop()
+        """Stop the HTTP listener and polling (letting steps in flight finish), flush edits, disconnect."""
+        await self.listener.stop()
         await self.poller.stop()
         await self.notifier.close()
         await super().close()

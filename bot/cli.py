@@ -3,10 +3,11 @@
     seedance-bot animate IMAGE --prompt TEXT [options] [--out FILE]
     seedance-bot animate --image-url URL --prompt TEXT [options]
     seedance-bot wait JOB_ID [--out FILE]      resume a job an earlier run left in flight
-    seedance-bot models                        what each model accepts
+    seedance-bot models [--provider NAME]      the configured providers and what each model accepts there
     seedance-bot run                           run the Discord bot
     seedance-bot doctor                        check settings, database, Discord token and API keys
     seedance-bot --env-file PATH COMMAND ...   read the settings' .env from PATH instead of ./.env
+    seedance-bot --version                     the installed version
 
 Exit codes: 0 the video was saved; 1 the job ended without a video; 2 bad input or configuration (nothing was
 submitted); 3 the submit's outcome is unknown (not resent); 4 the video is ready but could not be saved here
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import shutil
@@ -31,10 +33,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.doctor import check_database_path, exit_code, run_checks
-from bot.domain.catalogue import RequestedOptions, default_catalogue
+from bot.domain.catalogue import Catalogue, ModelSpec, RequestedOptions, default_catalogue, validate_options
 from bot.domain.errors import DomainError
 from bot.domain.images import ImageLimits
-from bot.domain.models import Job, JobOrigin, JobState, Requester
+from bot.domain.models import Job, JobOrigin, JobState, ProviderName, Requester
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import DeliveryError, JobError
 from bot.jobs.notifier import DownloadedVideo
@@ -51,6 +53,15 @@ EXIT_BAD_INPUT = 2
 EXIT_UNKNOWN = 3
 EXIT_NOT_SAVED = 4
 EXIT_INTERRUPTED = 130
+
+#: The distribution name in pyproject.toml, for `--version`.
+DISTRIBUTION = "seedance-bot"
+#: How each provider is called in messages, and the variable that configures it.
+PROVIDER_LABELS = {
+    ProviderName.RUNCOMFY: "RunComfy",
+    ProviderName.NOVITA: "Novita",
+    ProviderName.ARK: "ModelArk",
+}
 
 log = logging.getLogger("bot.cli")
 
@@ -73,11 +84,37 @@ def _on_off(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected on/off, got {value!r}")
 
 
+def installed_version() -> str:
+    """The installed package's version, or "unknown" when run from a tree that was never installed."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _key_variable(provider: ProviderName) -> str:
+    return f"{provider.value.upper()}_API_KEY"
+
+
+def _add_provider_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider",
+        choices=[provider.value for provider in ProviderName],
+        help="the provider to use first, instead of SEEDANCE_PROVIDER (its API key must be set)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with choices taken from the model catalogue."""
     catalogue = default_catalogue()
     parser = argparse.ArgumentParser(
         prog="seedance-bot", description="Turn a still image into a short video with Seedance."
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {installed_version()}",
+        help="print the version and exit",
     )
     parser.add_argument(
         "--env-file",
@@ -91,18 +128,34 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("image", nargs="?", type=Path, help="the first frame, a local image file")
     animate.add_argument("--image-url", help="the first frame as a public https URL (RunComfy needs one)")
     animate.add_argument("--prompt", required=True, help="what should happen in the video")
-    animate.add_argument("--model", choices=sorted({spec.key for spec in catalogue.every_spec}), default=None)
+    animate.add_argument(
+        "--model",
+        choices=sorted({spec.key for spec in catalogue.every_spec}),
+        default=None,
+        help=f"the model (default {catalogue.default_key}); `seedance-bot models` says which provider has it",
+    )
+    _add_provider_option(animate)
     animate.add_argument("--resolution", help="480p, 720p or 1080p (per model)")
     animate.add_argument("--ratio", help="16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive")
     animate.add_argument("--duration", type=int, help="seconds of video (per model)")
     animate.add_argument("--audio", dest="audio", action="store_true", default=None, help="generate audio")
-    animate.add_argument("--no-audio", dest="audio", action="store_false")
-    animate.add_argument("--camera-fixed", dest="camera_fixed", action="store_true", default=None)
-    animate.add_argument("--no-camera-fixed", dest="camera_fixed", action="store_false")
-    animate.add_argument("--seed", type=int)
+    animate.add_argument("--no-audio", dest="audio", action="store_false", help="a silent video")
+    animate.add_argument(
+        "--camera-fixed", dest="camera_fixed", action="store_true", default=None, help="keep the camera still"
+    )
+    animate.add_argument(
+        "--no-camera-fixed", dest="camera_fixed", action="store_false", help="let the camera move"
+    )
+    animate.add_argument("--seed", type=int, help="a number for repeatable results (-1: random)")
     animate.add_argument("--last-frame", type=Path, help="the last frame, a local image (Novita, ModelArk)")
-    animate.add_argument("--watermark", dest="watermark", action="store_true", default=None)
-    animate.add_argument("--no-watermark", dest="watermark", action="store_false")
+    animate.add_argument(
+        "--watermark",
+        dest="watermark",
+        action="store_true",
+        default=None,
+        help="ask for the provider's watermark",
+    )
+    animate.add_argument("--no-watermark", dest="watermark", action="store_false", help="no watermark")
     animate.add_argument("--tier", help="default or flex (offline: about half price, slower)")
     animate.add_argument("--expires-after", type=int, help="seconds before the provider gives up")
     animate.add_argument(
@@ -117,11 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--out", type=Path, help="where to save the MP4 (default: seedance-<job>.mp4)")
 
     wait = commands.add_parser("wait", help="resume waiting for a job started by an earlier run")
-    wait.add_argument("job_id", type=int)
-    wait.add_argument("--out", type=Path)
+    wait.add_argument("job_id", type=int, help="the job number an earlier `animate` printed (job #N)")
+    wait.add_argument("--out", type=Path, help="where to save the MP4 (default: seedance-<job>.mp4)")
 
     commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN and the provider's key)")
-    commands.add_parser("models", help="list the models and the options each accepts")
+    models = commands.add_parser(
+        "models",
+        help="list the configured providers, and per model which provider serves it with what options",
+    )
+    _add_provider_option(models)
     commands.add_parser(
         "doctor", help="check the settings, the database, the Discord token and each API key (costs nothing)"
     )
@@ -267,7 +324,7 @@ async def _animate(args: argparse.Namespace, settings: Settings, current_job: li
         web_search=args.web_search,
     )
     # Options and the destination are checked before anything is opened or fetched: a typo costs nothing.
-    build_catalogue(settings).validate(args.model, options)
+    _validate_naming_providers(settings, args.model, options)
     _check_writable(args.out)
     async with open_runtime(settings) as runtime:
         image = await _read_image(args, runtime, limits)
@@ -372,15 +429,94 @@ async def _wait(args: argparse.Namespace, settings: Settings, current_job: list[
         return _exit_code(final, job.id, notifier)
 
 
-def _models() -> int:
-    catalogue = default_catalogue()
-    for spec in catalogue.every_spec:
-        default = " (default)" if spec.key == catalogue.default_key else ""
-        print(
-            f"{spec.key}{default}: {spec.display_name} via {spec.provider.value} ({spec.provider_model_id})"
+def _configured(settings: Settings) -> tuple[ProviderName, ...]:
+    """Providers with an API key, the default first (unlike `configured_providers`, never one without)."""
+    return tuple(p for p in settings.configured_providers if settings.provider_key(p) is not None)
+
+
+def _where_else(settings: Settings, key: str, options: RequestedOptions | None) -> str | None:
+    """Which other provider offers `key` (with `options`, when given), said the way the user can act on it."""
+    configured = _configured(settings)
+    for spec in default_catalogue().every_spec:
+        if spec.key != key or spec.provider is settings.seedance_provider:
+            continue
+        if options is not None:
+            try:
+                validate_options(spec, options)
+            except DomainError:
+                continue
+        label = PROVIDER_LABELS[spec.provider]
+        if spec.provider in configured:
+            return f"{label} offers it: add --provider {spec.provider.value}."
+        return f"{label} offers it ({_key_variable(spec.provider)}), which is not configured."
+    return None
+
+
+def _validate_naming_providers(settings: Settings, model: str | None, options: RequestedOptions) -> None:
+    """Validate against the configured providers; a refusal says which provider would take the request."""
+    catalogue = build_catalogue(settings)
+    if model is not None and model not in catalogue.keys:
+        offers = [spec.provider for spec in default_catalogue().every_spec if spec.key == model]
+        named = " or ".join(f"{PROVIDER_LABELS[p]} ({_key_variable(p)})" for p in offers)
+        verb = "is" if len(offers) == 1 else "are"
+        raise CliError(f"{model} is offered by {named}, which {verb} not configured.")
+    try:
+        catalogue.validate(model, options)
+    except DomainError as error:
+        hint = _where_else(settings, catalogue.get(model).key, options)
+        raise CliError(f"{error.message} {hint}" if hint else error.message) from None
+
+
+def _models(settings: Settings) -> int:
+    try:
+        catalogue = build_catalogue(settings)
+    except ConfigurationError as error:
+        raise CliError(str(error)) from None
+    configured = _configured(settings)
+    if configured:
+        default = settings.seedance_provider
+        listed = ", ".join(
+            f"{PROVIDER_LABELS[p]} ({_key_variable(p)}{', default' if p is default else ''})"
+            for p in configured
         )
-        print(f"    {spec.describe_options()}")
+        print(f"configured providers: {listed}")
+    else:
+        print(f"configured providers: none (set {_key_variable(settings.seedance_provider)})")
+    others = [p for p in ProviderName if p not in configured]
+    if others:
+        print("not configured: " + ", ".join(f"{PROVIDER_LABELS[p]} ({_key_variable(p)})" for p in others))
+    by_key: dict[str, list[ModelSpec]] = {}
+    for spec in default_catalogue().every_spec:
+        by_key.setdefault(spec.key, []).append(spec)
+    for key, specs in by_key.items():
+        print(_model_heading(catalogue, key, specs[0]))
+        # The provider that serves the key comes first, then the others in the order they would take over.
+        rank = {provider: index for index, provider in enumerate(configured)}
+        for spec in sorted(specs, key=lambda s: rank.get(s.provider, len(rank))):
+            print(_offer_line(catalogue, spec, configured))
     return EXIT_SAVED
+
+
+def _model_heading(catalogue: Catalogue, key: str, spec: ModelSpec) -> str:
+    default = " (default)" if key == catalogue.default_key else ""
+    return f"{key}{default}: {spec.display_name}"
+
+
+def _offer_line(catalogue: Catalogue, spec: ModelSpec, configured: tuple[ProviderName, ...]) -> str:
+    label = PROVIDER_LABELS[spec.provider]
+    if spec.provider not in configured:
+        status = f"not configured, set {_key_variable(spec.provider)}"
+    elif spec.key in catalogue.keys and catalogue.get(spec.key).provider is spec.provider:
+        status = "serves it"
+    else:
+        status = "configured, used with --provider " + spec.provider.value
+    # A configured provider's id may be overridden (*_MODEL_IDS): show the id that would be sent.
+    model_id = (
+        catalogue.spec_for(spec.provider, spec.key).provider_model_id
+        if spec.provider in configured
+        else spec.provider_model_id
+    )
+    return f"    {label} ({status}; {model_id}): {spec.describe_options()}"
 
 
 def _doctor(settings: Settings) -> int:
@@ -416,13 +552,19 @@ def _run(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    if args.command == "models":
-        return _models()
+    chosen = getattr(args, "provider", None)
+    overrides: dict[str, object] = {} if chosen is None else {"seedance_provider": ProviderName(chosen)}
     try:
-        settings = load_settings(env_file=args.env_file)
+        settings = load_settings(env_file=args.env_file, **overrides)
     except ConfigurationError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.command == "models":
+        try:
+            return _models(settings)
+        except CliError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            return error.exit_code
     # The bot logs at LOG_LEVEL (INFO by default: it says when it is ready and what each job did). The
     # other commands print their own progress lines; log records would interleave with them, so only
     # problems are logged there unless LOG_LEVEL was asked for explicitly.

@@ -47,6 +47,8 @@ class Check:
     name: str
     outcome: Outcome
     detail: str
+    #: What the check found that a later check needs (the bot's user id); not printed.
+    ref: str | None = None
 
     def line(self) -> str:
         """`ok   discord: ...` / `FAIL discord: ...`."""
@@ -109,6 +111,95 @@ async def _check_database(settings: Settings) -> Check:
     return Check("database", Outcome.OK, f"{path.resolve()} is writable and up to date")
 
 
+#: The permissions the README's invite link grants, by Discord's bit, in the README's order.
+REQUIRED_GUILD_PERMISSIONS: tuple[tuple[str, int], ...] = (
+    ("View Channel", 1 << 10),
+    ("Send Messages", 1 << 11),
+    ("Send Messages in Threads", 1 << 38),
+    ("Create Public Threads", 1 << 35),
+    ("Embed Links", 1 << 14),
+    ("Attach Files", 1 << 15),
+    ("Read Message History", 1 << 16),
+    ("Add Reactions", 1 << 6),
+)
+INVITE_PERMISSIONS = sum(bit for _, bit in REQUIRED_GUILD_PERMISSIONS)  # 309237763136, as in the README
+_ADMINISTRATOR = 1 << 3
+#: Discord's page size for GET /users/@me/guilds.
+_GUILD_PAGE = 200
+
+
+def invite_url(application_id: str, guild_id: str | None = None) -> str:
+    """The README's invite link for this bot (its user id is its application id), pre-set to a server."""
+    url = (
+        f"https://discord.com/oauth2/authorize?client_id={application_id}"
+        f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
+    )
+    return url if guild_id is None else f"{url}&guild_id={guild_id}&disable_guild_select=true"
+
+
+def missing_permissions(permissions: int) -> list[str]:
+    """The required permissions `permissions` lacks, by name (none with Administrator)."""
+    if permissions & _ADMINISTRATOR:
+        return []
+    return [name for name, bit in REQUIRED_GUILD_PERMISSIONS if not permissions & bit]
+
+
+async def _check_servers(settings: Settings, http: httpx.AsyncClient, token: str, bot_id: str) -> list[Check]:
+    """One check per server the bot is in, from its guild-level permissions (channel overwrites aside).
+
+    GET /users/@me/guilds carries, per server, the bot's permissions from its roles there, so one request
+    (a page per 200 servers) covers every server; a channel's overwrites may still take a permission away.
+    """
+    headers = {"Authorization": f"Bot {token}"}
+    guilds: list[dict[str, object]] = []
+    after = "0"
+    while True:
+        try:
+            reply = await http.get(
+                f"{settings.discord_api_base_url}/users/@me/guilds",
+                params={"limit": str(_GUILD_PAGE), "after": after},
+                headers=headers,
+            )
+        except httpx.HTTPError as error:
+            return [Check("servers", Outcome.UNREACHABLE, f"cannot list the servers ({error}): try again.")]
+        if reply.status_code != 200:
+            return [
+                Check(
+                    "servers", Outcome.UNREACHABLE, f"Discord answered {reply.status_code}; try again later."
+                )
+            ]
+        page = reply.json()
+        guilds.extend(page)
+        if len(page) < _GUILD_PAGE:
+            break
+        after = str(page[-1]["id"])
+    if not guilds:
+        return [
+            Check(
+                "servers",
+                Outcome.OK,  # nothing is wrong yet: the bot simply has no server to serve
+                f"the bot is in no server yet: invite it with {invite_url(bot_id)}",
+            )
+        ]
+    checks: list[Check] = []
+    for guild in guilds:
+        label = f"server {guild.get('name')}"
+        missing = missing_permissions(int(str(guild.get("permissions", "0"))))
+        if not missing:
+            checks.append(Check(label, Outcome.OK, "the bot has every permission it needs"))
+            continue
+        url = invite_url(bot_id, str(guild.get("id")))
+        checks.append(
+            Check(
+                label,
+                Outcome.BAD,
+                f"missing {', '.join(missing)} — re-invite with {url} "
+                "or grant them in Server Settings → Roles",
+            )
+        )
+    return checks
+
+
 async def _check_discord(settings: Settings, http: httpx.AsyncClient) -> Check:
     token = settings.discord_token.get_secret_value() if settings.discord_token else ""
     if not token:
@@ -137,7 +228,12 @@ async def _check_discord(settings: Settings, http: httpx.AsyncClient) -> Check:
             "discord", Outcome.UNREACHABLE, f"Discord answered {reply.status_code}; try again later."
         )
     me = reply.json()
-    return Check("discord", Outcome.OK, f"the token belongs to {me.get('username')} (id {me.get('id')})")
+    return Check(
+        "discord",
+        Outcome.OK,
+        f"the token belongs to {me.get('username')} (id {me.get('id')})",
+        ref=me.get("id"),
+    )
 
 
 async def _check_provider(settings: Settings, name: ProviderName, http: httpx.AsyncClient) -> Check:
@@ -166,7 +262,11 @@ async def run_checks(settings: Settings) -> list[Check]:
     """Every check, in order; none stops the others."""
     checks = [_check_settings(settings), await _check_database(settings)]
     async with build_http_client(settings) as http:
-        checks.append(await _check_discord(settings, http))
+        discord = await _check_discord(settings, http)
+        checks.append(discord)
+        if discord.outcome is Outcome.OK and discord.ref is not None and settings.discord_token is not None:
+            token = settings.discord_token.get_secret_value()
+            checks.extend(await _check_servers(settings, http, token, discord.ref))
         if settings.provider_key(settings.seedance_provider) is not None:
             for name in settings.configured_providers:
                 checks.append(await _check_provider(settings, name, http))

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.domain.models import ProviderName, Resolution
@@ -64,8 +64,18 @@ class Settings(BaseSettings):
     #: Where ModelArk can reach this bot's callback endpoint from the internet, e.g.
     #: https://bot.example.com/seedance/callback. Unset: no endpoint, jobs are polled only.
     public_callback_url: str | None = None
-    callback_listen_host: str = "0.0.0.0"
-    callback_listen_port: int = Field(default=8080, ge=0, le=65535)
+
+    #: The bot's one HTTP listener: /healthz, /metrics and the callback endpoint. Loopback by default (the
+    #: Docker image sets 0.0.0.0). CALLBACK_LISTEN_HOST/PORT, their former names, still work.
+    http_listen_host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("http_listen_host", "callback_listen_host")
+    )
+    http_listen_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("http_listen_port", "callback_listen_port"),
+    )
 
     #: How long the bot keeps retrying a Discord call through 5xx answers and dropped connections before it
     #: tells the member Discord is having trouble (429s are always waited out).

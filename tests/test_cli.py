@@ -6,7 +6,9 @@ submit, and a restart in the middle of a job.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.metadata
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import build_parser
 from tests.doubles.media import make_image, probe_mp4
 from tests.doubles.runcomfy import Fault, Lifecycle, RunComfyDouble
 
@@ -391,3 +394,125 @@ async def test_an_unusable_database_path_is_one_line_naming_it_before_any_reques
         f"error: DATABASE_PATH: {tmp_path / 'a-file'} is a file, not a folder."
     ]
     assert double.requests_to("submit") == []
+
+
+def without_other_providers(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if not key.startswith(("NOVITA_", "ARK_"))}
+
+
+async def test_version_is_the_installed_packages(env, tmp_path):
+    result = await run_cli(["--version"], env, tmp_path)
+    assert result.code == 0
+    assert result.stdout.strip() == f"seedance-bot {importlib.metadata.version('seedance-bot')}"
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    undocumented = [
+        f"{name} {action.dest}"
+        for name, command in [("seedance-bot", parser), *commands.choices.items()]
+        for action in command._actions
+        if not isinstance(action, argparse._SubParsersAction) and not (action.help or "").strip()
+    ]
+    assert undocumented == []
+    assert all(choice.help for choice in commands._choices_actions)  # each command in the list
+
+
+async def test_models_names_the_configured_providers_and_who_serves_each_model(env, tmp_path):
+    env = without_other_providers(env) | {"NOVITA_API_KEY": "novita-key"}
+    result = await run_cli(["models"], env, tmp_path)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        "configured providers: RunComfy (RUNCOMFY_API_KEY, default), Novita (NOVITA_API_KEY)",
+        "not configured: ModelArk (ARK_API_KEY)",
+    ]
+    assert sum("seedance-1.5-pro (default)" in line for line in lines) == 1
+    offers = lines[lines.index("seedance-1.5-pro (default): Seedance 1.5 Pro") + 1 :][:3]
+    assert [line.split(" (")[0].strip() for line in offers] == ["RunComfy", "Novita", "ModelArk"]
+    assert "(serves it;" in offers[0] and "last_frame" not in offers[0]
+    assert "(configured, used with --provider novita;" in offers[1] and "last_frame" in offers[1]
+    assert "(not configured, set ARK_API_KEY;" in offers[2]
+
+
+async def test_models_with_provider_puts_that_provider_first(env, tmp_path):
+    env = without_other_providers(env) | {"NOVITA_API_KEY": "novita-key"}
+    result = await run_cli(["models", "--provider", "novita"], env, tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "configured providers: Novita (NOVITA_API_KEY, default), RunComfy (RUNCOMFY_API_KEY)"
+    )
+    assert "    Novita (serves it; seedance-v1.5-pro-i2v)" in result.stdout
+
+
+async def test_a_model_only_an_unconfigured_provider_has_is_refused_naming_that_provider(
+    double, env, tmp_path
+):
+    result = await run_cli(
+        [
+            "animate",
+            "--image-url",
+            "https://x.test/a.png",
+            "--prompt",
+            "x",
+            "--model",
+            "seedance-1.0-pro-fast",
+        ],
+        without_other_providers(env),
+        tmp_path,
+    )
+    assert result.code == 2
+    assert result.stderr.strip() == (
+        "error: seedance-1.0-pro-fast is offered by ModelArk (ARK_API_KEY), which is not configured."
+    )
+    assert double.requests == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "hint"),
+    [
+        ({}, "Novita offers it (NOVITA_API_KEY), which is not configured."),
+        ({"NOVITA_API_KEY": "novita-key"}, "Novita offers it: add --provider novita."),
+    ],
+)
+async def test_an_option_another_provider_has_is_refused_naming_that_provider(
+    double, env, tmp_path, extra, hint
+):
+    result = await run_cli(
+        ["animate", "--image-url", "https://x.test/a.png", "--prompt", "x", "--seed", "7"],
+        without_other_providers(env) | extra,
+        tmp_path,
+    )
+    assert result.code == 2
+    assert "Seedance 1.5 Pro has no `seed` option." in result.stderr
+    assert result.stderr.strip().endswith(hint)
+    assert double.requests == []
+
+
+async def test_provider_flag_overrides_seedance_provider(double, env, tmp_path):
+    double.script(Lifecycle.queued(1).completes())
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    env = without_other_providers(env) | {"SEEDANCE_PROVIDER": "novita"}  # no Novita key: would exit 2
+    out = tmp_path / "v.mp4"
+    result = await run_cli(
+        ["animate", "--provider", "runcomfy", "--image-url", image_url, "--prompt", "x", "--out", str(out)],
+        env,
+        tmp_path,
+    )
+    assert result.code == 0, result.stderr
+    assert out.read_bytes() == double.video
+
+
+async def test_an_interrupted_run_exits_130_and_says_how_to_pick_the_job_up(double, env, tmp_path):
+    double.script(Lifecycle.queued(1, hold=True).completes())
+    image_url = double.host_file(make_image(640, 640), "image/png")
+    process = await start_cli(["animate", "--image-url", image_url, "--prompt", "x"], env, tmp_path)
+    job = await asyncio.wait_for(double.wait_for_submit(), 30)
+    await asyncio.wait_for(double.wait_for_polls(job.request_id, 2), 30)
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130, stderr.decode()
+    assert "job #1 goes on at the provider; run `seedance-bot wait 1` to pick it up." in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert double.submit_count == 1

@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from bot.doctor import Check, Outcome, exit_code
-from tests.doubles.discord_double import DiscordDouble
+import discord as discord_py
+
+from bot.doctor import INVITE_PERMISSIONS, Check, Outcome, exit_code
+from tests.doubles.discord_double import DiscordDouble, GuildSpec
 from tests.doubles.novita import NovitaDouble
 from tests.doubles.runcomfy import RunComfyDouble
 
@@ -69,6 +71,7 @@ async def test_a_good_setup_passes_every_check_and_pays_for_nothing(tmp_path):
         "ok   settings",
         "ok   database",
         "ok   discord",
+        "ok   server Test Guild",
         "ok   provider runcomfy",
         "ok   provider novita",
     ]
@@ -134,3 +137,43 @@ def test_exit_code_is_the_worst_outcome():
     assert exit_code([ok, ok]) == 0
     assert exit_code([ok, Check("b", Outcome.UNREACHABLE, "")]) == 1
     assert exit_code([Check("b", Outcome.UNREACHABLE, ""), Check("c", Outcome.BAD, "")]) == 2
+
+
+async def test_a_server_where_the_bot_lacks_permissions_is_named_with_what_is_missing_and_how_to_fix_it(
+    tmp_path,
+):
+    lacking = discord_py.Permissions(
+        view_channel=True,
+        send_messages=True,
+        send_messages_in_threads=True,
+        create_public_threads=True,
+        embed_links=True,
+        read_message_history=True,
+    ).value
+    guilds = [
+        GuildSpec(name="Harbour"),
+        GuildSpec(name="Workshop", bot_permissions=lacking, everyone_permissions=0),
+        GuildSpec(name="Owners", bot_permissions=discord_py.Permissions(administrator=True).value),
+    ]
+    async with (
+        DiscordDouble(guilds=guilds) as discord,
+        RunComfyDouble(api_keys=(RUNCOMFY_KEY,)) as runcomfy,
+        NovitaDouble(api_keys=(NOVITA_KEY,)) as novita,
+    ):
+        code, lines = await doctor(environment_for(discord, runcomfy, novita, tmp_path), tmp_path)
+        bot_id = discord.bot_user.id
+    assert code == 2
+    workshop = guilds[1].id
+    assert [line for line in lines if line.startswith("FAIL")] == [
+        "FAIL server Workshop: missing Attach Files, Add Reactions — re-invite with "
+        f"https://discord.com/oauth2/authorize?client_id={bot_id}&scope=bot+applications.commands"
+        f"&permissions=309237763136&guild_id={workshop}&disable_guild_select=true "
+        "or grant them in Server Settings → Roles"
+    ]
+    assert "ok   server Harbour: the bot has every permission it needs" in lines
+    assert "ok   server Owners: the bot has every permission it needs" in lines
+
+
+def test_the_invite_permissions_are_the_readmes():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"permissions={INVITE_PERMISSIONS}" in readme

@@ -153,3 +153,18 @@ def test_the_callback_url_must_be_http(monkeypatch):
         load_settings()
     monkeypatch.setenv("PUBLIC_CALLBACK_URL", "")
     assert load_settings().public_callback_url is None
+
+
+def test_the_http_listener_is_loopback_8080_and_the_callback_names_still_work(monkeypatch):
+    settings = load_settings()
+    assert (settings.http_listen_host, settings.http_listen_port) == ("127.0.0.1", 8080)
+    # Owners who set the callback endpoint's variables before it shared the listener keep their address.
+    monkeypatch.setenv("CALLBACK_LISTEN_HOST", "0.0.0.0")
+    monkeypatch.setenv("CALLBACK_LISTEN_PORT", "9000")
+    settings = load_settings()
+    assert (settings.http_listen_host, settings.http_listen_port) == ("0.0.0.0", 9000)
+    monkeypatch.setenv("HTTP_LISTEN_PORT", "9100")  # the current name wins when both are set
+    assert load_settings().http_listen_port == 9100
+    monkeypatch.setenv("HTTP_LISTEN_PORT", "70000")
+    with pytest.raises(ConfigurationError, match="HTTP_LISTEN_PORT"):
+        load_settings()

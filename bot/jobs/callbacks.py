@@ -9,7 +9,8 @@ Two cheap guards keep strangers from making the bot poll: the URL carries a key 
 API key (without it: 403, before the body is read), and bodies are capped at `MAX_BODY_BYTES`. Answers are
 the same for a known and an unknown task, so the endpoint reveals nothing about jobs.
 
-The server runs on the aiohttp that discord.py already depends on.
+The endpoint is a route on the bot's one HTTP listener (`bot.listener.HttpListener`, next to `/healthz` and
+`/metrics`), on the aiohttp that discord.py already depends on.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def callback_url_with_key(public_url: str, key: str) -> str:
 
 
 class CallbackServer:
-    """Serves POST callbacks for one provider at the path of its public callback URL."""
+    """Serves POST callbacks for one provider at the path of its public callback URL.
+
+    It listens nowhere itself: `add_routes` mounts it on an aiohttp application (the shared listener's).
+    """
 
     def __init__(
         self,
@@ -70,48 +74,22 @@ class CallbackServer:
         provider: ProviderName,
         find_job: JobFinder,
         target: CallbackTarget,
-        host: str,
-        port: int,
     ) -> None:
         self._path = urlsplit(public_url).path or "/"
         self._key = key
         self._provider = provider
         self._find_job = find_job
         self._target = target
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
         self.woken = 0  # callbacks that woke a job, for logs and tests
 
     @property
-    def port(self) -> int:
-        """The port the server listens on (the real one when started with port 0)."""
-        if self._runner is None:
-            raise RuntimeError("the callback server is not running")
-        for address in self._runner.addresses:
-            if isinstance(address, tuple):
-                return int(address[1])
-        raise RuntimeError("the callback server has no TCP address")
+    def path(self) -> str:
+        """The path callbacks are POSTed to (that of the public callback URL)."""
+        return self._path
 
-    async def start(self) -> None:
-        """Start listening; raises OSError when the address is taken."""
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+    def add_routes(self, app: web.Application) -> None:
+        """Serve the callbacks on `app` (whose `client_max_size` should be at most `MAX_BODY_BYTES`)."""
         app.router.add_post(self._path, self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        log.info("provider callbacks served at %s:%d%s", self._host, self.port, self._path)
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         given = request.query.get(KEY_PARAMETER, "")

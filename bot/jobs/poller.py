@@ -39,6 +39,7 @@ from typing import assert_never
 
 import httpx
 
+from bot import metrics
 from bot.domain.catalogue import Catalogue, ModelSpec
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobState, ProviderName
@@ -272,6 +273,7 @@ class JobPoller:
                     # Joins a batch whose slot is already counted.
                     heapq.heappop(self._heap)
                     del self._due[job_id]
+                    metrics.poll_lag(now - due)
                     batch = filling[provider]
                     batch.append(job_id)
                     if len(batch) >= self._batchers[provider].max_status_batch:
@@ -281,6 +283,7 @@ class JobPoller:
                     break
                 heapq.heappop(self._heap)
                 del self._due[job_id]
+                metrics.poll_lag(now - due)
                 if provider is not None:
                     filling[provider] = [job_id]
                 else:
@@ -727,6 +730,7 @@ class JobPoller:
             log.error("job %s: delivered, but the row was no longer DELIVERING and ours", job.id)
             return None
         log.info("job %s: delivered (%s)", job.id, reference, extra=job_fields(delivered))
+        metrics.job_finished(delivered)
         # Cosmetics (the status card) come after the record and are safe to repeat or to lose.
         try:
             await self._notifier.video_delivered(delivered)
@@ -795,6 +799,7 @@ class JobPoller:
                     log.warning("job %s: could not announce its end (%d): %s", job.id, failures, error)
                     return self._clock() + failure_delay(self._poll_interval_s, failures, None)
                 log.error("job %s: giving up announcing its end: %s", job.id, error)  # noqa: TRY400
+            metrics.job_finished(job)  # once: the job is marked announced next, and never announced again
         self._announce_failures.pop(job.id, None)
         await self._store.mark_announced(job.id, owner=self._owner)
         return None

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from bot import metrics
 from bot.aio import gather_in_order
 from bot.domain.catalogue import DEFAULT_EXPIRES_AFTER_S, Catalogue, ModelSpec, RequestedOptions
 from bot.domain.images import ImageLimits, PreparedImage, fit_image_async, prepare_image_async
@@ -418,7 +419,9 @@ class JobService:
         )
         if self._quota is not None and member is not None:
             # Raises QuotaExceededError: then nothing is stored and nothing is sent.
-            return await self._quota.admit(new, member, prepared.spec)
+            admitted = await self._quota.admit(new, member, prepared.spec)
+            metrics.credits_reserved(admitted)
+            return admitted
         return await self._store.create(new)
 
     def _submission(self, prepared: PreparedRequest, urls: Mapping[str, str]) -> Submission:
@@ -487,6 +490,7 @@ class JobService:
             receipt.provider_job_id,
             extra=job_fields(queued),
         )
+        metrics.job_started(queued)
         return queued
 
     async def _abandon(self, job: Job, error: BaseException) -> None:

@@ -32,6 +32,7 @@ from typing import Final, Protocol, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from bot import metrics
 from bot.providers.errors import (
     ProviderAuthError,
     ProviderBalanceError,
@@ -226,7 +227,14 @@ class JsonApi:
         error_parser: ErrorParser | None = None,
     ) -> Reply:
         """One HTTP request → its JSON object, or the typed error it stands for. Never retried."""
-        response = await self._send(method, path, json_body=json_body, params=params)
+        started = time.monotonic()
+        try:
+            response = await self._send(method, path, json_body=json_body, params=params)
+        except ProviderError:
+            metrics.provider_request(self._label.lower(), method, None, time.monotonic() - started)
+            raise
+        elapsed = time.monotonic() - started
+        metrics.provider_request(self._label.lower(), method, response.status_code, elapsed)
         request_id = self._request_id(response)
         payload = json_or_none(response.content)
         parse = error_parser if error_parser is not None else self._error_parser

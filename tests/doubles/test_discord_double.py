@@ -501,6 +501,25 @@ async def test_json_content_type_is_exact_and_unknown_routes_are_recorded(double
     assert [r.path for r in double.unknown_requests] == ["/no/such/route"]
 
 
+async def test_my_guilds_lists_each_guild_with_the_bots_guild_level_permissions_paged_by_id() -> None:
+    lacking = discord.Permissions(view_channel=True, send_messages=True).value
+    guilds = [
+        GuildSpec(name="Full"),
+        GuildSpec(name="Bare", bot_permissions=lacking, everyone_permissions=0),
+        GuildSpec(name="Admin", bot_permissions=discord.Permissions(administrator=True).value),
+    ]
+    async with DiscordDouble(guilds=guilds) as double:
+        status, _, listed = await _raw(double, "GET", "/users/@me/guilds")
+        by_name = {guild["name"]: int(guild["permissions"]) for guild in listed}
+        first_id = min(guild.id for guild in guilds)
+        _, _, rest = await _raw(double, "GET", f"/users/@me/guilds?after={first_id}&limit=1")
+    assert status == 200
+    assert by_name["Bare"] == lacking
+    assert discord.Permissions(by_name["Full"]).attach_files
+    assert by_name["Admin"] == discord.Permissions.all().value
+    assert len(rest) == 1 and int(rest[0]["id"]) > first_id
+
+
 async def test_threads_refused_where_discord_refuses_them(double: DiscordDouble) -> None:
     guild = double.guilds[0]
     text = guild.text_channel

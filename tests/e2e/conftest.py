@@ -75,6 +75,8 @@ class BotHarness:
             "log_level": "DEBUG",
             # Tests that are not about quotas send requests back to back; the bot's other defaults stay on.
             "quota_cooldown_s": 0,
+            # /healthz and /metrics on a free port: tests never compete for 8080 (tests set their own).
+            "http_listen_port": 0,
         }
         if self.novita is not None:
             values |= {"novita_api_key": NOVITA_KEY, "novita_base_url": self.novita.base_url}

@@ -124,7 +124,9 @@ def bot_environment(
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DISCORD_", "RUNCOMFY_", "SEEDANCE_", "NOVITA_", "ARK_", "QUOTA_"))
+        if not k.startswith(
+            ("DISCORD_", "RUNCOMFY_", "SEEDANCE_", "NOVITA_", "ARK_", "QUOTA_", "HTTP_", "CALLBACK_")
+        )
     }
     environment.update(
         PYTHONPATH=str(BOT_SRC),
@@ -147,6 +149,8 @@ def bot_environment(
         QUOTA_COOLDOWN_S="0",
         QUOTA_CREDITS_PER_DAY="100000",
         QUOTA_SERVER_CREDITS_PER_DAY="10000000",
+        # Several bots run at once: each one's /healthz listener takes a free port, never 8080.
+        HTTP_LISTEN_PORT="0",
     )
     environment.update(extra or {})
     return environment

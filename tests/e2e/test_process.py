@@ -21,7 +21,7 @@ def bot_environment(discord: DiscordDouble, runcomfy: RunComfyDouble, database: 
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DISCORD_", "RUNCOMFY_", "SEEDANCE_", "LOG_", "DATABASE_"))
+        if not k.startswith(("DISCORD_", "RUNCOMFY_", "SEEDANCE_", "LOG_", "DATABASE_", "HTTP_", "CALLBACK_"))
     }
     environment.update(
         PYTHONPATH=str(REPO),
@@ -34,6 +34,7 @@ def bot_environment(discord: DiscordDouble, runcomfy: RunComfyDouble, database: 
         DATABASE_PATH=str(database),
         DOWNLOAD_ALLOW_LOOPBACK="true",  # the double serves videos from 127.0.0.1 over http
         POLL_INTERVAL_S="0.05",
+        HTTP_LISTEN_PORT="0",  # a free port: tests run beside other bots (and whatever holds 8080)
     )
     return environment
 

@@ -56,8 +56,8 @@ def with_callbacks(harness) -> int:
     harness.use(ProviderName.ARK, only=True)
     harness.overrides |= {
         "public_callback_url": f"http://127.0.0.1:{port}/hooks/ark",
-        "callback_listen_host": "127.0.0.1",
-        "callback_listen_port": port,
+        "http_listen_host": "127.0.0.1",
+        "http_listen_port": port,
         "poll_interval_s": 600,  # without callbacks, the next look would be ten minutes away
     }
     return port

@@ -1,7 +1,11 @@
-"""The callback endpoint wakes a job only for a caller that knows the key, and never trusts the body."""
+"""The callback endpoint wakes a job only for a caller that knows the key, and never trusts the body.
+
+It is served by the bot's shared HTTP listener, as in production.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +18,7 @@ from bot.jobs.callbacks import (
     callback_key,
     callback_url_with_key,
 )
+from bot.listener import HealthChecks, HttpListener
 
 KEY = callback_key("ark-secret")
 
@@ -68,14 +73,18 @@ async def endpoint() -> AsyncIterator[tuple[CallbackServer, Poller, Jobs, str]]:
         provider=ProviderName.ARK,
         find_job=jobs.find,
         target=poller,
+    )
+    listener = HttpListener(
         host="127.0.0.1",
         port=0,
+        checks=HealthChecks(discord_connected=lambda: True, database_ping=lambda: asyncio.sleep(0)),
+        callbacks=server,
     )
-    await server.start()
+    await listener.start()
     try:
-        yield server, poller, jobs, f"http://127.0.0.1:{server.port}/hooks/ark"
+        yield server, poller, jobs, f"http://127.0.0.1:{listener.port}/hooks/ark"
     finally:
-        await server.stop()
+        await listener.stop()
 
 
 async def test_a_callback_with_the_key_wakes_its_job(endpoint):

@@ -125,6 +125,12 @@ def member_payload(user: UserSpec, role_ids: list[int], *, permissions: int | No
     return payload
 
 
+def guild_permissions(guild: GuildSpec) -> int:
+    """The bot's guild-level permissions: @everyone's and its role's, all of them with Administrator."""
+    value = guild.everyone_permissions | guild.bot_permissions
+    return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+
+
 def guild_roles(guild: GuildSpec, bot: UserSpec) -> list[dict[str, Any]]:
     """@everyone, the bot's managed role and one personal role per member."""
     roles = [

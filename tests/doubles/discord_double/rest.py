@@ -46,6 +46,7 @@ from .payloads import (
     bot_channel_permissions,
     channel_payload,
     guild_create_payload,
+    guild_permissions,
     member_payload,
     thread_payload,
 )
@@ -701,6 +702,26 @@ class RestApi:
             "email": None,
             "locale": "en-US",
         }
+
+    async def _list_my_guilds(self, record: RecordedRequest) -> Reply:
+        """GET /users/@me/guilds: partial guilds with the bot's guild-level permissions, by id, paged."""
+        limit = int(record.query.get("limit", "200"))
+        after = int(record.query.get("after", "0"))
+        if not 1 <= limit <= 200:
+            raise invalid_form_body({"limit": field_error("NUMBER_TYPE_MAX", "Must be between 1 and 200.")})
+        chosen = sorted((guild for guild in self.guilds if guild.id > after), key=lambda guild: guild.id)
+        return 200, [
+            {
+                "id": str(guild.id),
+                "name": guild.name,
+                "icon": None,
+                "banner": None,
+                "owner": False,
+                "permissions": str(guild_permissions(guild)),
+                "features": [],
+            }
+            for guild in chosen[:limit]
+        ]
 
     async def _get_user(self, record: RecordedRequest) -> Reply:
         users = {self.bot_user.id: self.bot_user}

@@ -902,6 +902,7 @@ class DiscordDouble(RestApi):
         table: list[tuple[str, str, Handler, bool]] = [
             ("GET", "/users/@me", self._get_me, True),
             ("POST", "/users/@me/channels", self._create_dm, True),
+            ("GET", "/users/@me/guilds", self._list_my_guilds, True),
             ("GET", "/users/{user_id}", self._get_user, True),
             ("GET", "/oauth2/applications/@me", self._get_application, True),
             ("GET", "/applications/@me", self._get_application, True),
