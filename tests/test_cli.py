@@ -68,7 +68,14 @@ async def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> asyncio.
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # A run started in the background by a non-interactive shell inherits an ignored SIGINT, and Python
+        # then keeps it ignored: give the CLI the SIGINT a member's terminal would deliver.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> Finished:
