@@ -7,11 +7,8 @@ import pytest
 from bot.domain.models import (
     ImageInfo,
     Job,
-    JobOrigin,
     JobState,
-    ProviderName,
     Ratio,
-    Requester,
     Resolution,
     VideoRequest,
 )
@@ -28,6 +25,7 @@ from bot.presentation import (
     thread_name,
     too_large_message,
 )
+from tests.factories import make_job
 
 REQUEST = VideoRequest(
     model="seedance-1.5-pro",
@@ -41,18 +39,7 @@ REQUEST = VideoRequest(
 
 
 def job(**changes) -> Job:
-    values = {
-        "id": 7,
-        "state": JobState.QUEUED,
-        "provider": ProviderName.RUNCOMFY,
-        "request": REQUEST,
-        "requester": Requester(origin=JobOrigin.DISCORD, user_id=1, guild_id=2, channel_id=3),
-        "created_at": 1_700_000_000.0,
-        "updated_at": 1_700_000_000.0,
-        "deadline_at": 1_700_003_600.0,
-    }
-    values.update(changes)
-    return Job(**values)
+    return make_job(REQUEST, **changes)
 
 
 def fields(card) -> dict[str, str]:

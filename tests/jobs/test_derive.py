@@ -8,11 +8,9 @@ from bot.domain.catalogue import catalogue_for, default_catalogue
 from bot.domain.models import (
     Derivation,
     Job,
-    JobOrigin,
     JobState,
     ProviderName,
     Ratio,
-    Requester,
     Resolution,
     ServiceTier,
     VideoRequest,
@@ -27,6 +25,7 @@ from bot.jobs.derive import (
     variation_choices,
     vary,
 )
+from tests.factories import make_job
 
 CATALOGUE = default_catalogue()
 REQUEST = VideoRequest(
@@ -41,18 +40,7 @@ REQUEST = VideoRequest(
 
 
 def job(**changes) -> Job:
-    values = {
-        "id": 7,
-        "state": JobState.DELIVERED,
-        "provider": ProviderName.RUNCOMFY,
-        "request": REQUEST,
-        "requester": Requester(origin=JobOrigin.DISCORD, user_id=1, guild_id=2, channel_id=3),
-        "created_at": 1.0,
-        "updated_at": 1.0,
-        "deadline_at": 2.0,
-    }
-    values.update(changes)
-    return Job(**values)
+    return make_job(REQUEST, **{"state": JobState.DELIVERED, **changes})
 
 
 def test_options_of_gives_the_same_request_back():

@@ -27,6 +27,7 @@ from bot.jobs.eta import (
     progress_of,
 )
 from bot.jobs.ports import GenerationKey, NewJob
+from tests.factories import make_job
 
 REQUEST = VideoRequest(
     model="seedance-1.5-pro",
@@ -71,19 +72,15 @@ class CountingStore:
 
 
 def job(**changes) -> Job:
-    values = {
-        "id": 7,
+    at_start = {
         "state": JobState.RUNNING,
-        "provider": ProviderName.RUNCOMFY,
-        "request": REQUEST,
         "requester": Requester(origin=JobOrigin.DISCORD, user_id=1, guild_id=1, channel_id=3),
         "created_at": NOW - 65,
         "updated_at": NOW - 65,
         "deadline_at": NOW + 3600,
         "submitted_at": NOW - 60,
     }
-    values.update(changes)
-    return Job(**values)
+    return make_job(REQUEST, **{**at_start, **changes})
 
 
 async def seed(store, took: list[float], *, guild_id: int | None = 1, **request_changes) -> None:
