@@ -74,6 +74,10 @@ class AnimateImageCog(commands.Cog):
         self.menu.guild_only = True
         bot.tree.add_command(self.menu)
 
+    async def cog_load(self) -> None:
+        """Drop forms opened a day ago and never sent (a closed form leaves its image's record behind)."""
+        await self.forms.forget_stale()
+
     async def cog_unload(self) -> None:
         """Take the menu out of the command tree with the cog."""
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)

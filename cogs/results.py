@@ -103,7 +103,7 @@ class ResultsCog(commands.Cog):
         try:
             card = await channel.fetch_message(job.status_message_id)
             messages = [card]
-            if sum(1 for _ in card.attachments) < _file_count(job):
+            if len(card.attachments) < _file_count(job):
                 async for later in channel.history(after=card, limit=_CARD_FOLLOW_UP_LOOKAHEAD):
                     if later.reference is not None and later.reference.message_id == card.id:
                         messages.append(later)
