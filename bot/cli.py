@@ -43,6 +43,7 @@ from bot.jobs.notifier import DownloadedVideo
 from bot.jobs.poller import JobPoller
 from bot.jobs.service import JobService
 from bot.logs import configure_logging
+from bot.malloc import return_large_buffers_to_the_system
 from bot.runtime import Runtime, build_catalogue, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings, load_settings
 from bot.storage.errors import StorageError
@@ -534,6 +535,7 @@ def _run(settings: Settings) -> int:
         settings.require_discord_token()
         settings.require_provider_key()
         check_database_path(settings.database_path)
+        return_large_buffers_to_the_system()
         asyncio.run(run_bot(settings))
     except (ConfigurationError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)

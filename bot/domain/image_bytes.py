@@ -20,7 +20,9 @@ instead. A file Pillow decoded but this module cannot account for is thus never 
 
 from __future__ import annotations
 
+import enum
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -146,6 +148,8 @@ def _end_of_entropy_data(data: bytes, pos: int) -> int:
 def _jpeg_keeps(segment: _Segment, data: bytes, *, keep_mpf: bool) -> bool:
     """Whether a decoder needs `segment`: everything but metadata, and of metadata only colour."""
     marker = segment.marker
+    if not (0xE0 <= marker <= 0xEF or marker == _COM):
+        return True  # not metadata (a scan's payload is the whole picture: never sliced, never copied)
     payload = data[segment.start + 4 : segment.end]
     if marker in {_APP0, _APP14}:  # JFIF density / Adobe colour transform: they change the pixels
         return True
@@ -153,7 +157,7 @@ def _jpeg_keeps(segment: _Segment, data: bytes, *, keep_mpf: bool) -> bool:
         return payload.startswith(_EXIF_HEADER) and _is_orientation_only_exif(payload[len(_EXIF_HEADER) :])
     if marker == _APP2:
         return payload.startswith(_ICC_SIGNATURE) or (keep_mpf and payload.startswith(_MPF_SIGNATURE))
-    return not (0xE0 <= marker <= 0xEF or marker == _COM)
+    return False
 
 
 def _clean_jpeg(data: bytes) -> _Cleaned:
@@ -166,11 +170,13 @@ def _clean_jpeg(data: bytes) -> _Cleaned:
         # alone is passed on, without its index of the others.
         end_of_all = _end_of_clean_pictures(data, end) if not removed else None
         if end_of_all is not None:
-            return data[:end_of_all], end_of_all, []
+            return b"", end_of_all, []
         kept = [segment for segment in kept if _jpeg_keeps(segment, data, keep_mpf=False)]
         removed.append("MPF")
-    body = b"".join(data[segment.start : segment.end] for segment in kept)
-    return _SOI + body + _EOI, end, removed
+    if not removed:
+        return b"", end, removed  # the caller passes `data` on (cut at `end`): no copy is made
+    view = memoryview(data)  # joined from views: the picture is copied once, not twice
+    return b"".join([_SOI, *(view[segment.start : segment.end] for segment in kept), _EOI]), end, removed
 
 
 def _end_of_clean_pictures(data: bytes, pos: int) -> int | None:
@@ -206,7 +212,8 @@ def _clean_png(data: bytes) -> _Cleaned:
     if not data.startswith(_PNG_SIGNATURE):
         return None
     pos = len(_PNG_SIGNATURE)
-    kept: list[bytes] = [_PNG_SIGNATURE]
+    view = memoryview(data)  # kept chunks are views: copied once, and only when something is left out
+    kept: list[memoryview] = [view[:pos]]
     removed: list[str] = []
     while True:
         (length,) = struct.unpack(">I", data[pos : pos + 4])
@@ -216,12 +223,12 @@ def _clean_png(data: bytes) -> _Cleaned:
             return None
         orientation_only = kind == b"eXIf" and _is_orientation_only_exif(data[pos + 8 : end - 4])
         if kind in _PNG_CRITICAL or kind in _PNG_KEPT_ANCILLARY or orientation_only:
-            kept.append(data[pos:end])
+            kept.append(view[pos:end])
         else:
             removed.append(kind.decode("latin-1"))
         pos = end
         if kind == b"IEND":
-            return b"".join(kept), pos, removed
+            return (b"".join(kept) if removed else b""), pos, removed
 
 
 # --- GIF ----------------------------------------------------------------------------------------------------
@@ -332,7 +339,7 @@ def _clean_bmp(data: bytes) -> _Cleaned:
     file_size, pixel_offset = struct.unpack("<I4xI", data[2:14])
     if not 14 < pixel_offset < file_size <= len(data):
         return None  # a size that cannot be trusted: re-encode
-    return data[:file_size], file_size, []
+    return b"", file_size, []
 
 
 # --- TIFF ---------------------------------------------------------------------------------------------------
@@ -391,7 +398,7 @@ def _clean_tiff(data: bytes) -> _Cleaned:
         if stop > len(data) or start - end > _TIFF_ALIGNMENT_GAP:
             return None  # data outside the file, or bytes nothing refers to (where anything could hide)
         end = max(end, stop)
-    return data[:end], end, []
+    return b"", end, []
 
 
 _CLEANERS = {
@@ -402,3 +409,115 @@ _CLEANERS = {
     "BMP": _clean_bmp,
     "TIFF": _clean_tiff,
 }
+
+
+# --- PNG pixel data, checked without holding the pixels ---------------------------------------------------
+
+
+class PngCheck(enum.Enum):
+    """What streaming through a PNG's compressed pixel data found."""
+
+    WHOLE = "whole"  # every row is there, each with a valid filter, in an intact zlib stream
+    DAMAGED = "damaged"  # cut short, or a chunk or row that a decoder would refuse
+    UNSURE = "unsure"  # something this check does not judge (an eXIf chunk, data after the stream): decode
+
+
+# Decompressed a slice at a time, so the check holds about this much of the pixels at once whatever the size.
+_PNG_SLICE_BYTES = 1 << 20
+_PNG_INPUT_BYTES = 1 << 16
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+# Adam7: (first column, first row, column step, row step) of each of the seven passes.
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_PNG_MAX_FILTER = 4  # None, Sub, Up, Average, Paeth
+# Text chunks whose keyword Pillow reads EXIF (and so an orientation) from.
+_PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+
+
+def check_png_pixels(data: bytes) -> PngCheck:
+    """Whether a PNG's pixel data is whole, found by inflating it a slice at a time (about a megabyte held,
+    however many pixels), as a decoder would: chunk lengths and CRCs, one complete zlib stream, exactly the
+    bytes its rows need, and a valid filter type at the start of every row.
+
+    A decode proves the same but holds every pixel (144 MB for a 6000 x 6000 RGBA picture). UNSURE means
+    "decode to know": an image this check does not fully judge (EXIF that may turn it; data after the
+    compressed stream, which some decoders ignore) is never passed as whole.
+    """
+    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[12:16] != b"IHDR":
+        return PngCheck.UNSURE
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    channels = _PNG_CHANNELS.get(colour)
+    if channels is None or interlace > 1 or width == 0 or height == 0:
+        return PngCheck.UNSURE
+    rows = _png_rows(width, height, channels * depth, interlaced=interlace == 1)
+    inflater = zlib.decompressobj()
+    produced = 0  # decompressed bytes so far
+    row_index, next_row_at = 0, 0  # the next row's filter byte offset in the decompressed stream
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return PngCheck.DAMAGED
+        body = memoryview(data)[pos + 8 : end - 4]
+        if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return PngCheck.DAMAGED
+        if _is_exif_chunk(kind, body[:80]):
+            return PngCheck.UNSURE
+        if kind == b"IDAT":
+            if inflater.eof:
+                return PngCheck.UNSURE  # more data after the stream ended
+            for start in range(0, len(body), _PNG_INPUT_BYTES):
+                # Fed a bounded slice at a time: zlib copies what it has not consumed yet on every call.
+                pending: bytes | memoryview = body[start : start + _PNG_INPUT_BYTES]
+                while pending:
+                    try:
+                        piece = inflater.decompress(pending, _PNG_SLICE_BYTES)
+                    except zlib.error:
+                        return PngCheck.DAMAGED
+                    pending = inflater.unconsumed_tail
+                    while row_index < len(rows) and next_row_at < produced + len(piece):
+                        if piece[next_row_at - produced] > _PNG_MAX_FILTER:
+                            return PngCheck.DAMAGED
+                        next_row_at += rows[row_index]
+                        row_index += 1
+                    produced += len(piece)
+                    if produced > next_row_at and row_index == len(rows):
+                        return PngCheck.UNSURE  # more pixel bytes than rows: decoders differ on what to do
+        elif kind == b"IEND":
+            if not inflater.eof or produced != next_row_at or row_index != len(rows):
+                return PngCheck.DAMAGED
+            return PngCheck.WHOLE if not inflater.unused_data else PngCheck.UNSURE
+        pos = end
+    return PngCheck.DAMAGED  # no IEND: cut short
+
+
+def png_has_exif(data: bytes) -> bool:
+    """Whether the PNG holds EXIF (an eXIf chunk, or a text chunk Pillow reads EXIF from), found by walking
+    its chunk headers only; such an image must be decoded to learn its orientation."""
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if _is_exif_chunk(kind, data[pos + 8 : pos + 8 + min(length, 80)]):
+            return True
+        if kind == b"IEND":
+            return False
+        pos += 12 + length
+    return False
+
+
+def _is_exif_chunk(kind: bytes, head: bytes | memoryview) -> bool:
+    return kind == b"eXIf" or (kind in _PNG_TEXT_CHUNKS and b"exif" in bytes(head).lower())
+
+
+def _png_rows(width: int, height: int, bits_per_pixel: int, *, interlaced: bool) -> list[int]:
+    """The length of each row in the decompressed stream (its filter byte and its pixels), in order."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    rows: list[int] = []
+    for first_column, first_row, column_step, row_step in passes:
+        columns = (width - first_column + column_step - 1) // column_step if width > first_column else 0
+        count = (height - first_row + row_step - 1) // row_step if height > first_row else 0
+        if columns and count:
+            rows.extend([1 + (columns * bits_per_pixel + 7) // 8] * count)
+    return rows

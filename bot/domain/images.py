@@ -34,7 +34,7 @@ from enum import StrEnum
 from PIL import ExifTags, Image, ImageFile, ImageOps, PngImagePlugin
 
 from bot.domain.errors import InvalidImageError
-from bot.domain.image_bytes import CleanedImage, clean_image_bytes
+from bot.domain.image_bytes import CleanedImage, PngCheck, check_png_pixels, clean_image_bytes, png_has_exif
 from bot.domain.models import ImageInfo
 
 # Decimal megabytes: the stricter reading of the documented "under 30 MB", so that no image the bot
@@ -104,6 +104,8 @@ _NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
 # What Pillow raises while reading an image whose data is cut short or damaged.
 _DAMAGED_DATA = (OSError, EOFError, SyntaxError, ValueError, IndexError, struct.error)
 
+# What streaming through a PNG holds (a slice of its pixels and zlib's window), and a scaled JPEG's extras.
+_PNG_SLICE_ESTIMATE = 2 * 1024 * 1024
 _JPEG_QUALITY = 95
 _FALLBACK_JPEG_QUALITIES = (90, 80)
 # A JPEG decoded at 1/8 scale still runs through all of its entropy-coded data, so truncation is caught for
@@ -154,6 +156,33 @@ def prepare_image(
         )
 
 
+def prepare_memory_estimate(data: bytes, *, limits: ImageLimits = DEFAULT_IMAGE_LIMITS) -> int:
+    """About the most memory `prepare_image` holds for `data` besides `data` itself, in bytes, read from the
+    header alone (no pixel is decoded) so that a caller can wait for that much before it starts.
+
+    A JPEG passed on as it is costs 1/64 of its pixels (it is verified at 1/8 scale), a PNG passed on as it
+    is next to nothing (`check_png_pixels` streams through it); anything decoded in full or re-encoded
+    costs its pixels twice (decoded, then converted). An image refused from its header costs nothing.
+    """
+    try:
+        with _open_header(data, limits, "The image") as image:
+            format_name = _format_name(image)
+            stored_size, mode = image.size, image.mode
+            orientation = _orientation_from_header(image)
+            frames = int(getattr(image, "n_frames", 1)) if format_name in {"JPEG", "PNG"} else 2
+    except InvalidImageError:
+        return 0
+    except _DAMAGED_DATA:
+        return 0  # `prepare_image` refuses it before decoding
+    full = _pixel_bytes(stored_size, mode)
+    plain = frames == 1 and mode in _PASS_THROUGH_MODES and (orientation or _ORIENTATION_UPRIGHT) == 1
+    if plain and format_name == "JPEG":
+        return full // (_JPEG_VERIFY_SCALE * _JPEG_VERIFY_SCALE) + _PNG_SLICE_ESTIMATE
+    if plain and format_name == "PNG" and _png_bit_depth(data) != 16 and not png_has_exif(data):
+        return _PNG_SLICE_ESTIMATE
+    return 2 * full
+
+
 async def prepare_image_async(
     data: bytes, *, limits: ImageLimits = DEFAULT_IMAGE_LIMITS, label: str = "image"
 ) -> PreparedImage:
@@ -180,13 +209,16 @@ def fit_image(
     """
     if len(prepared.data) <= limit_bytes:
         return prepared
-    image = _decoded_upright(prepared)
+    image = _decoded_for_fit(prepared, limits)
     limit_text = format_bytes(limit_bytes)
+    capped = image.size != (prepared.info.width, prepared.info.height)
     sizes: dict[int, int] = {}
     for quality in _FIT_QUALITIES:
         encoded, _ = _encoded_bytes(image, "JPEG", quality, None)
         if len(encoded) <= limit_bytes:
             note = f"re-encoded as JPEG (quality {quality}) to fit {limit_text}"
+            if capped:
+                note = f"scaled down to {image.width}×{image.height} px and {note}"
             return _fitted_copy(prepared, image.size, image.mode, encoded, note)
         sizes[quality] = len(encoded)
     smallest = _scaled_size(image.size, 0.0, limits)
@@ -225,6 +257,14 @@ async def fit_image_async(
     return await asyncio.to_thread(fit_image, prepared, limit_bytes, limits=limits)
 
 
+#: The longest side of a copy recompressed to fit an upload limit. Seedance makes videos of at most 1080p,
+#: so a bigger frame shows nothing more in the video; decoding and holding it would only cost memory.
+FIT_MAX_SIDE_PX = 2560
+# Rows flattened and reduced at a time (about 6 MB of a 6000 px wide RGBA picture, per copy).
+_FLATTEN_STRIP_ROWS = 256
+# How many encoded copies of about the original's size may be alive at once while fitting (the buffer being
+# written and the last attempt).
+_FIT_ENCODED_COPIES = 2
 # `fit_image`'s JPEG qualities, best first, and the one a scaled-down copy is written at: with fewer pixels,
 # a better quality costs less than it would have at full size, and looks better than more pixels at 60.
 _FIT_QUALITIES = (90, 80, 70, 60)
@@ -235,15 +275,101 @@ _FIT_AIM = 0.95
 _FIT_MAX_SCALINGS = 3
 
 
-def _decoded_upright(prepared: PreparedImage) -> Image.Image:
-    """The pixels of a prepared image, upright, in a mode JPEG can hold (L or RGB)."""
+def fit_memory_estimate(prepared: PreparedImage, limits: ImageLimits = DEFAULT_IMAGE_LIMITS) -> int:
+    """About the most memory `fit_image` holds at once for `prepared`, in bytes (0 when it fits already is
+    not known here: the caller knows the limit): the decoded pixels (a JPEG decoded at a reduced scale when
+    the copy is capped), the capped copy and its flattened twin, and the encoded outputs."""
+    info = prepared.info
+    target = _fit_size((info.width, info.height), limits)
+    decoded = (info.width, info.height)
+    if info.format == "JPEG":
+        decoded = _jpeg_draft_size(decoded, target)
+    # The decoded pixels, their flattened and reduced copy (as big as they are when it cannot be reduced),
+    # then that copy and the final one; plus a strip, and the encoded outputs.
+    decoded_bytes = _pixel_bytes(decoded, info.mode)
+    factor = max(1, min(decoded[0] // target[0], decoded[1] // target[1]))
+    reduced_bytes = _pixel_bytes((decoded[0] // factor, decoded[1] // factor), "RGB")
+    strip_bytes = _pixel_bytes((decoded[0], _FLATTEN_STRIP_ROWS), "RGBA") * 3
+    return (
+        decoded_bytes
+        + max(reduced_bytes, 2 * _pixel_bytes(target, "RGB"))
+        + strip_bytes
+        + _FIT_ENCODED_COPIES * len(prepared.data)
+    )
+
+
+def _decoded_for_fit(prepared: PreparedImage, limits: ImageLimits) -> Image.Image:
+    """The pixels of a prepared image, upright, at most `FIT_MAX_SIDE_PX` on the long side, in a mode JPEG
+    can hold (L or RGB). A JPEG is decoded straight at a reduced scale when the copy will be smaller."""
+    image = _loaded_upright(prepared, limits)  # the only reference: each step below frees the one before
+    target = _fit_size(image.size, limits)
+    if target == image.size:
+        return _without_alpha(image)
+    # Averaged down by whole blocks of pixels first (as Pillow's reducing_gap does), flattened on the way,
+    # a strip at a time; only then the fine resampling, once the full-size pixels are gone.
+    factor = max(1, min(image.width // target[0], image.height // target[1]))
+    image = _flattened_reduced(image, factor)
+    return image.resize(target, Image.Resampling.LANCZOS)
+
+
+def _flattened_reduced(image: Image.Image, factor: int) -> Image.Image:
+    """`image` without alpha (`_without_alpha`) and reduced by `factor` (a box average), made a strip at a
+    time: Pillow would premultiply a whole RGBA image into a full-size copy before reducing it, and
+    flattening all of it at once would take another. Box averages of strips aligned on `factor` rows are
+    exactly the average of the whole, and flattening commutes with averaging."""
+    width, height = image.size
+    reduced: Image.Image | None = None
+    strip_rows = _FLATTEN_STRIP_ROWS - _FLATTEN_STRIP_ROWS % factor
+    for top in range(0, height, strip_rows):
+        strip = _without_alpha(image.crop((0, top, width, min(height, top + strip_rows))))
+        if factor > 1:
+            strip = strip.reduce(factor)
+        if reduced is None:
+            reduced = Image.new(strip.mode, (-(-width // factor), -(-height // factor)))
+        reduced.paste(strip, (0, top // factor))
+    assert reduced is not None  # a prepared image has rows
+    return reduced
+
+
+def _loaded_upright(prepared: PreparedImage, limits: ImageLimits) -> Image.Image:
     with _refusing_damaged_data("The image", prepared.info.format):
         # Not closed: that would free the pixels. The data is in memory, so no file is left open.
         image = Image.open(io.BytesIO(prepared.data))
+        target = _fit_size(image.size, limits)
+        if image.format in {"JPEG", "MPO"} and target != image.size:
+            # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: a quarter of the memory or less.
+            image.draft(image.mode, target)
         image.load()
-    # In place: a copy of a 25-megapixel picture would cost another 75 MB.
+    # In place: a copy of a 25-megapixel picture would cost another 100 MB.
     ImageOps.exif_transpose(image, in_place=True)
-    return _without_alpha(image)
+    return image
+
+
+def _fit_size(size: tuple[int, int], limits: ImageLimits) -> tuple[int, int]:
+    """`size`, scaled down (aspect kept) to at most `FIT_MAX_SIDE_PX` on its long side."""
+    long_side = max(size)
+    return size if long_side <= FIT_MAX_SIDE_PX else _scaled_size(size, FIT_MAX_SIDE_PX / long_side, limits)
+
+
+def _jpeg_draft_size(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """The size libjpeg decodes `size` at when asked for at least `target` (as `Image.draft` picks)."""
+    width, height = size
+    scale = 1
+    while (
+        scale < _JPEG_VERIFY_SCALE
+        and -(-width // (scale * 2)) >= target[0]
+        and -(-height // (scale * 2)) >= target[1]
+    ):
+        scale *= 2
+    return -(-width // scale), -(-height // scale)
+
+
+def _pixel_bytes(size: tuple[int, int], mode: str) -> int:
+    """The memory Pillow takes for an image of `size` in `mode`: 1 byte a pixel for one 8-bit band, 2 for
+    16-bit grey, 4 for everything else (it stores RGB and LA in 4 bytes a pixel, like RGBA)."""
+    width, height = size
+    per_pixel = 1 if mode in {"1", "L", "P"} else 2 if mode.startswith("I;16") else 4
+    return width * height * per_pixel
 
 
 def _scaled_size(size: tuple[int, int], scale: float, limits: ImageLimits) -> tuple[int, int]:
@@ -456,6 +582,16 @@ def _decode_and_finish(
         # Bytes that cannot be accounted for without decoding are not passed on: the pixels are re-encoded.
         unaccounted = must_change = cleaned is None
     stored_size = image.size  # `draft` below shrinks `size` to the scaled decode
+    if format_name == "PNG" and not must_change and cleaned is not None:
+        # A PNG passed on as it is needs no pixels, only proof that they are all there: stream through them.
+        verdict = check_png_pixels(data)
+        if verdict is PngCheck.DAMAGED:
+            raise _damaged_error(subject, format_name)
+        if verdict is PngCheck.WHOLE:  # no EXIF in it, so it is upright as stored
+            problem = _geometry_problem(stored_size, _ORIENTATION_UPRIGHT, len(data), limits, subject)
+            if problem is not None:
+                raise problem
+            return _passed_on(cleaned, stored_size, image.mode, format_name)
     with _refusing_damaged_data(subject, format_name):
         if animated:
             image.seek(0)
@@ -473,16 +609,7 @@ def _decode_and_finish(
             raise problem
         must_change = must_change or orientation != _ORIENTATION_UPRIGHT
     if not must_change and cleaned is not None:
-        width, height = _oriented_size(stored_size, orientation)
-        info = ImageInfo(
-            format=format_name,
-            width=width,
-            height=height,
-            size_bytes=len(cleaned.data),
-            mode=image.mode,
-            notes=(_TRAILING_DATA_NOTE,) if cleaned.trailing_bytes else (),
-        )
-        return PreparedImage(data=cleaned.data, info=info)
+        return _passed_on(cleaned, _oriented_size(stored_size, orientation), image.mode, format_name)
 
     notes: list[str] = []
     if unaccounted and orientation == _ORIENTATION_UPRIGHT:
@@ -504,6 +631,20 @@ def _decode_and_finish(
         limits=limits,
         subject=subject,
     )
+
+
+def _passed_on(cleaned: CleanedImage, size: tuple[int, int], mode: str, format_name: str) -> PreparedImage:
+    """The image as the member sent it, minus what is not the picture (see `bot.domain.image_bytes`)."""
+    width, height = size
+    info = ImageInfo(
+        format=format_name,
+        width=width,
+        height=height,
+        size_bytes=len(cleaned.data),
+        mode=mode,
+        notes=(_TRAILING_DATA_NOTE,) if cleaned.trailing_bytes else (),
+    )
+    return PreparedImage(data=cleaned.data, info=info)
 
 
 _TRAILING_DATA_NOTE = "data after the end of the image was left out"
@@ -637,9 +778,12 @@ def _without_alpha(image: Image.Image) -> Image.Image:
     has_transparency = image.mode in {"LA", "RGBA", "PA"} or "transparency" in image.info
     if not has_transparency:
         return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    # Pasting through the alpha channel composites onto white with one new image, where alpha_composite
+    # and a conversion would take three.
+    flattened = Image.new("RGB", rgba.size, (255, 255, 255))
+    flattened.paste(rgba, mask=rgba.getchannel("A"))
+    return flattened
 
 
 # --- messages ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import io
 import ipaddress
 import os
 import socket
@@ -133,12 +134,13 @@ async def download_bytes(
             announced = response.headers.get("content-length")
             if announced is not None and announced.isdigit() and int(announced) > max_bytes:
                 raise FetchError(_too_large_file(int(announced), max_bytes))
-            received = bytearray()
+            # BytesIO hands its buffer over on getvalue(); bytes(bytearray) would copy a 30 MB file once more.
+            received = io.BytesIO()
             async for chunk in response.aiter_bytes(_CHUNK_BYTES):
-                received += chunk
-                if len(received) > max_bytes:
-                    raise FetchError(_too_large_file(len(received), max_bytes, at_least=True))
-            return bytes(received)
+                received.write(chunk)
+                if received.tell() > max_bytes:
+                    raise FetchError(_too_large_file(received.tell(), max_bytes, at_least=True))
+            return received.getvalue()
     except _RefusedError as error:
         raise FetchError(f"The file was not fetched: {error}.") from None
     except httpx.HTTPError as error:

@@ -12,7 +12,14 @@ from typing import Protocol
 from bot import metrics
 from bot.aio import gather_in_order
 from bot.domain.catalogue import DEFAULT_EXPIRES_AFTER_S, Catalogue, ModelSpec, RequestedOptions
-from bot.domain.images import ImageLimits, PreparedImage, fit_image_async, prepare_image_async
+from bot.domain.images import (
+    ImageLimits,
+    PreparedImage,
+    fit_image_async,
+    fit_memory_estimate,
+    prepare_image_async,
+    prepare_memory_estimate,
+)
 from bot.domain.media import MediaClip, MediaKind, limits_for, probe_media_async
 from bot.domain.models import (
     FIRST_FRAME,
@@ -38,6 +45,7 @@ from bot.jobs.errors import (
     ProviderNotConfiguredError,
 )
 from bot.jobs.explain import explain_submit_error
+from bot.jobs.memory import MediaMemory
 from bot.jobs.ports import JobStore, NewJob
 from bot.jobs.quota import Member, QuotaService
 from bot.logs import job_fields
@@ -204,10 +212,13 @@ class JobService:
         owner: str | None = None,
         lease_s: float = 30.0,
         defaults: OptionDefaults | None = None,
+        memory: MediaMemory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`owner` names the process (the poller's lease owner): jobs it creates are leased to it."""
+        """`owner` names the process (the poller's lease owner): jobs it creates are leased to it. `memory`
+        bounds the memory members' files and image decoding take at once (default: no bound)."""
         self._defaults = defaults
+        self._memory = memory or MediaMemory.within(None)
         self._store = store
         self._owner = owner
         self._lease_s = lease_s
@@ -268,20 +279,11 @@ class JobService:
         request = self._catalogue.validate(spec.key, options)
         if first_frame is None and spec.requires_first_frame:
             raise MissingFrameError(f"{spec.display_name} needs a first-frame image.")
-        first = (
-            await prepare_image_async(first_frame, limits=self._image_limits, label="first frame")
-            if first_frame is not None
-            else None
-        )
-        last = (
-            await prepare_image_async(last_frame, limits=self._image_limits, label="last frame")
-            if last_frame is not None
-            else None
-        )
+        first = await self._judged(first_frame, "first frame") if first_frame is not None else None
+        last = await self._judged(last_frame, "last frame") if last_frame is not None else None
         # Each kind's checks run together, each in a thread: nine images take about as long as the slowest.
         images = await gather_in_order(
-            prepare_image_async(data, limits=self._image_limits, label=f"reference image {n}")
-            for n, data in enumerate(reference_images, 1)
+            self._judged(data, f"reference image {n}") for n, data in enumerate(reference_images, 1)
         )
         videos = await _probe_all(reference_videos, MediaKind.VIDEO, "reference video")
         audios = await _probe_all(reference_audios, MediaKind.AUDIO, "reference audio clip")
@@ -293,6 +295,29 @@ class JobService:
             reference_images=tuple(images),
             reference_videos=videos,
             reference_audios=audios,
+        )
+
+    async def _judged(self, data: bytes, label: str) -> PreparedImage:
+        """`prepare_image` off the event loop, once the decoding budget has room for what it will hold."""
+        estimate = prepare_memory_estimate(data, limits=self._image_limits)
+        async with self._memory.decoding.reserve(estimate):
+            return await prepare_image_async(data, limits=self._image_limits, label=label)
+
+    async def _images_within(self, prepared: PreparedRequest, limit_bytes: int) -> PreparedRequest:
+        """`prepared` with each image over `limit_bytes` replaced by a recompressed copy that fits."""
+
+        async def fitted(image: PreparedImage | None) -> PreparedImage | None:
+            if image is None or len(image.data) <= limit_bytes:
+                return image
+            async with self._memory.decoding.reserve(fit_memory_estimate(image, self._image_limits)):
+                return await fit_image_async(image, limit_bytes, limits=self._image_limits)
+
+        references = await gather_in_order(fitted(image) for image in prepared.reference_images)
+        return replace(
+            prepared,
+            first_frame=await fitted(prepared.first_frame),
+            last_frame=await fitted(prepared.last_frame),
+            reference_images=tuple(image for image in references if image is not None),
         )
 
     async def start(self, order: VideoOrder, publisher: RequestPublisher) -> Job:
@@ -313,39 +338,47 @@ class JobService:
         request = self.check_options(model, options)
         if order.member is not None:
             await self.check_quota(request, order.member)
-        data = await _fetch_all(order.inputs, self._fetch_limits())
-        prepared = await self.prepare(
-            model,
-            options,
-            data.get(FIRST_FRAME.key),
-            data.get(LAST_FRAME.key),
-            reference_images=_numbered(data, MediaRole.IMAGE),
-            reference_videos=_numbered(data, MediaRole.VIDEO),
-            reference_audios=_numbered(data, MediaRole.AUDIO),
-        )
-        if order.upload_limit_bytes is not None:
-            # The front end re-posts every file for the provider to fetch: an image over the server's upload
-            # limit is recompressed (a copy: the member's original is not touched) rather than refused.
-            prepared = await _images_within(prepared, order.upload_limit_bytes)
-        uploads = prepared.uploads()
-        publisher.check_uploads(uploads)
-        job = await self._create(
-            prepared,
-            order.requester,
-            DeliveryTarget(upload_limit_bytes=order.upload_limit_bytes),
-            order.member,
-            reply_handle=order.reply_handle,
-            lineage=order.lineage,
-        )
-        try:
-            posted = await publisher.post_request(job, prepared)
-        except BaseException as error:
-            # Nothing was sent: end the job (its credits are released) and let the error answer the member.
-            await self._abandon(job, error)
-            raise
-        if posted.status_message_id is not None:
-            job = await self._store.annotate(job.id, status_message_id=posted.status_message_id) or job
-        job = await self._send(job, prepared, posted.urls)
+        limits = self._fetch_limits()
+        announced = sum(item.size_bytes or limits[item.slot.role] for item in order.inputs)
+        # The files stay in memory until they are posted and the provider has the request: held in the
+        # budget until then, so a burst of big photos waits its turn instead of piling up.
+        async with self._memory.files.reserve(announced) as held:
+            data = await _fetch_all(order.inputs, limits)
+            prepared = await self.prepare(
+                model,
+                options,
+                data.get(FIRST_FRAME.key),
+                data.get(LAST_FRAME.key),
+                reference_images=_numbered(data, MediaRole.IMAGE),
+                reference_videos=_numbered(data, MediaRole.VIDEO),
+                reference_audios=_numbered(data, MediaRole.AUDIO),
+            )
+            data.clear()  # the originals now live on only where `prepared` passes them on as they were
+            if order.upload_limit_bytes is not None:
+                # The front end re-posts every file for the provider to fetch: an image over the server's
+                # upload limit is recompressed (a copy: the original is not touched) rather than refused.
+                prepared = await self._images_within(prepared, order.upload_limit_bytes)
+            uploads = prepared.uploads()
+            held.shrink(sum(len(upload.data) for upload in uploads))
+            publisher.check_uploads(uploads)
+            job = await self._create(
+                prepared,
+                order.requester,
+                DeliveryTarget(upload_limit_bytes=order.upload_limit_bytes),
+                order.member,
+                reply_handle=order.reply_handle,
+                lineage=order.lineage,
+            )
+            try:
+                posted = await publisher.post_request(job, prepared)
+            except BaseException as error:
+                # Nothing was sent: end the job (its credits are released) and let the error answer them.
+                await self._abandon(job, error)
+                raise
+            if posted.status_message_id is not None:
+                job = await self._store.annotate(job.id, status_message_id=posted.status_message_id) or job
+            job = await self._send(job, prepared, posted.urls)
+            del uploads, prepared  # the files are not needed any more: let the budget's count be true
         if job.state.is_final:
             return job
         # Tracked before the thread is opened, so nothing that happens there can strand a paid job; a video
@@ -587,23 +620,6 @@ class JobService:
             provider_limit = request.expires_after_s or DEFAULT_EXPIRES_AFTER_S
             return max(self._job_timeout_s, provider_limit + FLEX_GRACE_S)
         return self._job_timeout_s
-
-
-async def _images_within(prepared: PreparedRequest, limit_bytes: int) -> PreparedRequest:
-    """`prepared` with each image over `limit_bytes` replaced by a recompressed copy that fits."""
-
-    async def fitted(image: PreparedImage | None) -> PreparedImage | None:
-        if image is None or len(image.data) <= limit_bytes:
-            return image
-        return await fit_image_async(image, limit_bytes)
-
-    references = await gather_in_order(fitted(image) for image in prepared.reference_images)
-    return replace(
-        prepared,
-        first_frame=await fitted(prepared.first_frame),
-        last_frame=await fitted(prepared.last_frame),
-        reference_images=tuple(image for image in references if image is not None),
-    )
 
 
 def _frame(prepared: PreparedImage | None, url: str | None) -> FrameImage | None:
