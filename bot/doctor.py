@@ -25,8 +25,9 @@ from bot.providers.errors import (
 )
 from bot.runtime import build_catalogue, build_http_client, build_providers
 from bot.settings import ConfigurationError, Settings
-from bot.storage import open_stores
+from bot.storage import open_stores, sqlite_path
 from bot.storage.errors import StorageError
+from bot.storage.postgres.database import describe_url
 
 #: A task id no provider has: asking for it costs nothing and tells an accepted key from a refused one.
 PROBE_TASK_ID = "seedance-bot-doctor-probe"
@@ -99,7 +100,16 @@ def _check_settings(settings: Settings) -> Check:
 
 
 async def _check_database(settings: Settings) -> Check:
-    path = settings.database_path
+    url = settings.database_url
+    path = sqlite_path(settings.database_path, url)
+    if path is None:
+        try:
+            stores = await open_stores(settings.database_path, database_url=url)
+            await stores.close()
+        except (StorageError, OSError) as error:
+            # The error names host and database only: the URL may hold a password.
+            return Check("database", Outcome.BAD, f"DATABASE_URL: {error}")
+        return Check("database", Outcome.OK, f"PostgreSQL at {describe_url(url or '')} is up to date")
     try:
         check_database_path(path)
         stores = await open_stores(path)

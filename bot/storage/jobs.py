@@ -8,65 +8,37 @@ the row. A transition that ends a job settles its quota reservation in the same 
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import aiosqlite
 
 from bot.domain.models import (
     FINAL_STATES,
-    Derivation,
-    ImageInfo,
     Job,
     JobOrigin,
     JobState,
-    Lineage,
     ProviderName,
-    Ratio,
-    Requester,
-    Resolution,
-    ServiceTier,
-    VideoRequest,
     sources_of,
 )
 from bot.jobs.ledger import settlement_for
-from bot.jobs.ports import GenerationKey, NewJob, ReservationState
+from bot.jobs.ports import GenerationKey, JobEventListener, NewJob, ReservationState
 from bot.storage.database import SqliteDatabase
-
-__all__ = ["UPDATABLE_FIELDS", "JobStore", "NewJob", "SqliteJobStore", "insert_job"]
-
-#: Columns a transition may set besides `state`. Anything else is a programming error.
-UPDATABLE_FIELDS = frozenset(
-    {
-        "provider_job_id",
-        "submitted_at",
-        "finished_at",
-        "next_poll_at",
-        "poll_failures",
-        "queue_position",
-        "progress_percent",
-        "video_url",
-        "last_frame_url",
-        "video_bytes",
-        "cost_usd",
-        "usage_tokens",
-        "error_code",
-        "error_message",
-        "status_message_id",
-        "thread_id",
-        "delivery_ref",
-        "submit_started_at",
-        "announced_at",
-        "reply_handle",
-        "lease_owner",
-        "lease_expires_at",
-    }
+from bot.storage.rows import (
+    ACTIVE_STATES_SQL,
+    FINAL_STATES_SQL,
+    NEW_JOB_COLUMNS,
+    UPDATABLE_FIELDS,
+    check_updatable,
+    new_job_values,
+    row_to_job,
+    to_column,
 )
 
-_ACTIVE_STATES_SQL = ", ".join(f"'{state.value}'" for state in JobState if not state.is_final)
+__all__ = ["UPDATABLE_FIELDS", "JobStore", "LocalJobEvents", "NewJob", "SqliteJobStore", "insert_job"]
 
 
 class SqliteJobStore:
@@ -87,7 +59,7 @@ class SqliteJobStore:
     async def get(self, job_id: int) -> Job | None:
         """The job with that id, or None."""
         row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def transition(
         self,
@@ -122,32 +94,32 @@ class SqliteJobStore:
         update = _guarded_update(job_id, sources, {"state": to.value, **values}, now, owner)
         if settlement is None:
             row = await self._db.write(*update)
-            return _row_to_job(row) if row else None
+            return row_to_job(row) if row else None
         async with self._db.transaction() as conn:
             async with conn.execute(*update) as cursor:
                 row = await cursor.fetchone()
             if row is not None:
                 await _settle(conn, job_id, settlement, now)
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def annotate(self, job_id: int, *, owner: str | None = None, **fields: Any) -> Job | None:
         """Set fields without changing state (status message ids, a rescheduled poll); None if final."""
         active = frozenset(state for state in JobState if not state.is_final)
         row = await self._db.write(*_guarded_update(job_id, active, fields, self._clock(), owner))
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def mark_removed(self, job_id: int) -> Job | None:
         """Record that a delivered job's video post was deleted; None when the job is not delivered."""
         now = self._clock()
         sql = "UPDATE jobs SET removed_at = ?, updated_at = ? WHERE id = ? AND state = ? RETURNING *"
         row = await self._db.write(sql, [now, now, job_id, JobState.DELIVERED.value])
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def mark_announced(self, job_id: int, *, owner: str | None = None) -> Job | None:
         """Record that a final job's outcome reached its requester; None when already recorded."""
         sql = (
             f"UPDATE jobs SET announced_at = ?, updated_at = ? "
-            f"WHERE id = ? AND announced_at IS NULL AND state IN ({_FINAL_STATES_SQL})"
+            f"WHERE id = ? AND announced_at IS NULL AND state IN ({FINAL_STATES_SQL})"
         )
         now = self._clock()
         params: list[Any] = [now, now, job_id]
@@ -155,7 +127,7 @@ class SqliteJobStore:
             sql += " AND lease_owner = ?"
             params.append(owner)
         row = await self._db.write(sql + " RETURNING *", params)
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def set_status_message(self, job_id: int, status_message_id: int) -> None:
         """Record the job's status card, in any state (a card found again after a crash)."""
@@ -167,7 +139,7 @@ class SqliteJobStore:
     async def mark_card_final(self, job_id: int) -> None:
         """Record that the job's status card shows its final state."""
         await self._db.write(
-            f"UPDATE jobs SET card_final_at = ? WHERE id = ? AND state IN ({_FINAL_STATES_SQL})",
+            f"UPDATE jobs SET card_final_at = ? WHERE id = ? AND state IN ({FINAL_STATES_SQL})",
             (self._clock(), job_id),
         )
 
@@ -177,12 +149,12 @@ class SqliteJobStore:
             f"""
             SELECT * FROM jobs
             WHERE card_final_at IS NULL AND status_message_id IS NOT NULL AND finished_at >= ?
-              AND origin = ? AND state IN ({_FINAL_STATES_SQL})
+              AND origin = ? AND state IN ({FINAL_STATES_SQL})
             ORDER BY finished_at
             """,
             (finished_since, origin.value),
         )
-        return [_row_to_job(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     async def claim(
         self, job_ids: Sequence[int], owner: str, *, until: float, take_over: bool = False
@@ -214,6 +186,59 @@ class SqliteJobStore:
                 claimed += [row[0] for row in await cursor.fetchall()]
         return claimed
 
+    async def claim_due(
+        self, owner: str, *, until: float, limit: int, origin: JobOrigin | None = None
+    ) -> list[Job]:
+        """Lease to `owner` up to `limit` open jobs (of `origin`) whose lease is free or expired, soonest due
+        first; return them as leased.
+
+        One UPDATE … RETURNING through the process's one writer: SQLite runs it whole, so nothing can claim
+        in between (and only one process uses a SQLite file).
+        """
+        now = self._clock()
+        origin_value = origin.value if origin is not None else None
+        async with (
+            self._db.transaction() as conn,
+            conn.execute(
+                """
+                UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
+                WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE announced_at IS NULL AND (? IS NULL OR origin = ?)
+                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= ?)
+                    ORDER BY COALESCE(next_poll_at, 0), id
+                    LIMIT ?
+                )
+                RETURNING *
+                """,
+                (owner, until, origin_value, origin_value, now, limit),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        # RETURNING's order is not defined: give them back soonest due first, as selected.
+        return sorted((row_to_job(row) for row in rows), key=lambda job: (job.next_poll_at or 0, job.id))
+
+    async def claim_stale_cards(
+        self, origin: JobOrigin, owner: str, *, finished_since: float, until: float
+    ) -> list[Job]:
+        """Lease to `owner` the jobs `stale_cards` would list whose lease is free or expired."""
+        now = self._clock()
+        async with (
+            self._db.transaction() as conn,
+            conn.execute(
+                f"""
+                UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
+                WHERE card_final_at IS NULL AND status_message_id IS NOT NULL AND finished_at >= ?
+                  AND origin = ? AND state IN ({FINAL_STATES_SQL})
+                  AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= ?)
+                RETURNING *
+                """,
+                (owner, until, finished_since, origin.value, now),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return sorted((row_to_job(row) for row in rows), key=lambda job: (job.finished_at or 0, job.id))
+
     async def renew_leases(self, owner: str, *, until: float) -> int:
         """Extend every lease `owner` holds to `until`; return how many."""
         async with self._db.transaction() as conn:
@@ -243,11 +268,11 @@ class SqliteJobStore:
             sql += " AND origin = ?"
             params.append(origin.value)
         sql += " ORDER BY COALESCE(next_poll_at, 0), id"
-        return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
+        return [row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def active_jobs(self, origin: JobOrigin | None = None, *, guild_id: int | None = None) -> list[Job]:
         """Every job that is not final, soonest due first (with `guild_id`, only that server's)."""
-        sql = f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_STATES_SQL})"
+        sql = f"SELECT * FROM jobs WHERE state IN ({ACTIVE_STATES_SQL})"
         params: list[Any] = []
         if origin is not None:
             sql += " AND origin = ?"
@@ -256,7 +281,7 @@ class SqliteJobStore:
             sql += " AND guild_id = ?"
             params.append(guild_id)
         sql += " ORDER BY COALESCE(next_poll_at, 0), id"
-        return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
+        return [row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def jobs_for_user(
         self,
@@ -278,14 +303,14 @@ class SqliteJobStore:
             params += [state.value for state in states]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
-        return [_row_to_job(row) for row in await self._db.fetch_all(sql, params)]
+        return [row_to_job(row) for row in await self._db.fetch_all(sql, params)]
 
     async def find_by_reply_handle(self, reply_handle: str) -> Job | None:
         """The job created for the request with that reply handle, if one was (a rare look-up: no index)."""
         row = await self._db.fetch_one(
             "SELECT * FROM jobs WHERE reply_handle = ? ORDER BY id DESC LIMIT 1", (reply_handle,)
         )
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def find_by_provider_job(self, provider: ProviderName, provider_job_id: str) -> Job | None:
         """The job a provider knows by `provider_job_id` (for callbacks)."""
@@ -293,7 +318,7 @@ class SqliteJobStore:
             "SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ?",
             (provider.value, provider_job_id),
         )
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     async def generation_times(
         self, key: GenerationKey, *, guild_id: int | None = None, limit: int = 50
@@ -333,10 +358,32 @@ class SqliteJobStore:
         return int(row[0]) if row else 0
 
 
+class LocalJobEvents:
+    """Job events within one process (SQLite: no other process shares the file): listeners are called soon,
+    on the event loop, never inside `publish`."""
+
+    def __init__(self) -> None:
+        self._listeners: list[JobEventListener] = []
+
+    async def publish(self, job_id: int | None = None) -> None:
+        """Call every listener with `job_id` on the next turn of the event loop."""
+        loop = asyncio.get_running_loop()
+        for listener in list(self._listeners):
+            loop.call_soon(listener, job_id)
+
+    def subscribe(self, listener: JobEventListener) -> Callable[[], None]:
+        """Call `listener` for every event from now on; return what unsubscribes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+
 #: The name the rest of the code used before the store became a protocol; tests and benchmarks use it.
 JobStore = SqliteJobStore
-
-_FINAL_STATES_SQL = ", ".join(f"'{state.value}'" for state in FINAL_STATES)
 
 #: Generation times of one key, newest first. The state list and the key's expressions are written exactly
 #: as in migration 8's partial indexes: SQLite uses an index on expressions, or a partial index, only when
@@ -363,16 +410,14 @@ def _guarded_update(
     now: float,
     owner: str | None,
 ) -> tuple[str, list[Any]]:
-    unknown = set(fields) - UPDATABLE_FIELDS - {"state"}
-    if unknown:
-        raise ValueError(f"cannot update job columns {sorted(unknown)}")
+    check_updatable(fields)
     assignments = ", ".join(f"{name} = ?" for name in fields)
     placeholders = ", ".join("?" for _ in sources)
     sql = (
         f"UPDATE jobs SET {assignments}{', ' if assignments else ''}updated_at = ? "
         f"WHERE id = ? AND state IN ({placeholders})"
     )
-    params = [_to_column(value) for value in fields.values()]
+    params = [to_column(value) for value in fields.values()]
     params += [now, job_id, *(state.value for state in sources)]
     if owner is not None:
         sql += " AND lease_owner = ?"
@@ -394,138 +439,11 @@ async def insert_job(conn: aiosqlite.Connection, new: NewJob, now: float) -> Job
     A module function so that the quota store can insert the job in its admission transaction, together
     with the job's quota reservation.
     """
+    columns = ", ".join(NEW_JOB_COLUMNS)
+    placeholders = ", ".join("?" for _ in NEW_JOB_COLUMNS)
     async with conn.execute(
-        """
-        INSERT INTO jobs (state, provider, model, request_json, origin, user_id, guild_id, channel_id,
-                          first_frame_json, last_frame_json, status_message_id, thread_id,
-                          upload_limit_bytes, credits, created_at, updated_at, deadline_at,
-                          lease_owner, lease_expires_at, reply_handle, parent_job_id, derivation)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        RETURNING *
-        """,
-        (
-            JobState.PENDING.value,
-            new.provider.value,
-            new.request.model,
-            json.dumps(_request_to_json(new.request)),
-            new.requester.origin.value,
-            new.requester.user_id,
-            new.requester.guild_id,
-            new.requester.channel_id,
-            _image_to_json(new.first_frame),
-            _image_to_json(new.last_frame),
-            new.status_message_id,
-            new.thread_id,
-            new.upload_limit_bytes,
-            new.credits,
-            now,
-            now,
-            new.deadline_at,
-            new.lease_owner,
-            new.lease_expires_at,
-            new.reply_handle,
-            new.lineage.parent_job_id if new.lineage else None,
-            new.lineage.derivation.value if new.lineage else None,
-        ),
+        f"INSERT INTO jobs ({columns}) VALUES ({placeholders}) RETURNING *", new_job_values(new, now)
     ) as cursor:
         row = await cursor.fetchone()
     assert row is not None  # RETURNING always yields the inserted row
-    return _row_to_job(row)
-
-
-def _to_column(value: Any) -> Any:
-    return value.value if isinstance(value, JobState) else value
-
-
-def _request_to_json(request: VideoRequest) -> dict[str, Any]:
-    data = asdict(request)
-    data["resolution"] = request.resolution.value
-    data["ratio"] = request.ratio.value
-    data["service_tier"] = request.service_tier.value if request.service_tier else None
-    return data
-
-
-def _request_from_json(raw: str) -> VideoRequest:
-    data = json.loads(raw)
-    return VideoRequest(
-        model=data["model"],
-        prompt=data["prompt"],
-        resolution=Resolution(data["resolution"]),
-        ratio=Ratio(data["ratio"]),
-        duration_s=int(data["duration_s"]),
-        generate_audio=data.get("generate_audio"),
-        camera_fixed=data.get("camera_fixed"),
-        seed=data.get("seed"),
-        watermark=data.get("watermark"),
-        service_tier=ServiceTier(data["service_tier"]) if data.get("service_tier") else None,
-        expires_after_s=data.get("expires_after_s"),
-        return_last_frame=data.get("return_last_frame"),
-        reference_images=int(data.get("reference_images", 0)),
-        reference_videos=int(data.get("reference_videos", 0)),
-        reference_audios=int(data.get("reference_audios", 0)),
-        # Rows stored before web search existed have no key: not asked.
-        web_search=data.get("web_search"),
-    )
-
-
-def _image_to_json(info: ImageInfo | None) -> str | None:
-    return None if info is None else json.dumps(asdict(info))
-
-
-def _image_from_json(raw: str | None) -> ImageInfo | None:
-    if raw is None:
-        return None
-    data = json.loads(raw)
-    data["notes"] = tuple(data.get("notes", ()))
-    return ImageInfo(**data)
-
-
-def _row_to_job(row: aiosqlite.Row) -> Job:
-    return Job(
-        id=row["id"],
-        state=JobState(row["state"]),
-        provider=ProviderName(row["provider"]),
-        request=_request_from_json(row["request_json"]),
-        requester=Requester(
-            origin=JobOrigin(row["origin"]),
-            user_id=row["user_id"],
-            guild_id=row["guild_id"],
-            channel_id=row["channel_id"],
-        ),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        deadline_at=row["deadline_at"],
-        first_frame=_image_from_json(row["first_frame_json"]),
-        last_frame=_image_from_json(row["last_frame_json"]),
-        provider_job_id=row["provider_job_id"],
-        submitted_at=row["submitted_at"],
-        finished_at=row["finished_at"],
-        next_poll_at=row["next_poll_at"],
-        poll_failures=row["poll_failures"],
-        queue_position=row["queue_position"],
-        progress_percent=row["progress_percent"],
-        video_url=row["video_url"],
-        last_frame_url=row["last_frame_url"],
-        video_bytes=row["video_bytes"],
-        cost_usd=row["cost_usd"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        status_message_id=row["status_message_id"],
-        thread_id=row["thread_id"],
-        delivery_ref=row["delivery_ref"],
-        upload_limit_bytes=row["upload_limit_bytes"],
-        credits=row["credits"],
-        usage_tokens=row["usage_tokens"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-        submit_started_at=row["submit_started_at"],
-        announced_at=row["announced_at"],
-        reply_handle=row["reply_handle"],
-        card_final_at=row["card_final_at"],
-        lineage=(
-            Lineage(row["parent_job_id"], Derivation(row["derivation"]))
-            if row["parent_job_id"] is not None and row["derivation"] is not None
-            else None
-        ),
-        removed_at=row["removed_at"],
-    )
+    return row_to_job(row)

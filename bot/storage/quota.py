@@ -14,18 +14,16 @@ locked".
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 import aiosqlite
 
-from bot.domain.models import FINAL_STATES, Job, Resolution
+from bot.domain.models import FINAL_STATES, Job
 from bot.domain.quota import MemberLimits, Refusal, ServerRules, Usage
 from bot.jobs.ports import (
     GuildQuotaConfig,
@@ -38,6 +36,13 @@ from bot.jobs.ports import (
 )
 from bot.storage.database import SqliteDatabase
 from bot.storage.jobs import insert_job
+from bot.storage.rows import (
+    limits_from_json,
+    limits_to_json,
+    rules_from_json,
+    rules_to_json,
+    usage_windows,
+)
 
 __all__ = [
     "GuildQuotaConfig",
@@ -48,10 +53,12 @@ __all__ = [
     "ReservationState",
     "SqliteQuotaStore",
     "UsageRow",
+    "limits_from_json",
+    "limits_to_json",
+    "rules_from_json",
+    "rules_to_json",
 ]
 
-_DAY_S = 86_400
-_ROLLING_WINDOW_S = 30 * _DAY_S
 _FINAL_STATE_VALUES = tuple(sorted(state.value for state in FINAL_STATES))
 _FINAL_STATES_PLACEHOLDERS = ", ".join("?" for _ in _FINAL_STATE_VALUES)
 
@@ -285,9 +292,7 @@ QuotaStore = SqliteQuotaStore
 async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int | None, now: float) -> Usage:
     # `IS` rather than `=` so a job without a server or member (a DM) still compares equal to its peers
     # instead of never matching.
-    day_start = now - now % _DAY_S  # unix time has no leap seconds, so this is midnight UTC
-    window_start = now - _ROLLING_WINDOW_S
-    month_start = datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    day_start, window_start, month_start = usage_windows(now)
     # No upper bound at `now`: a clock stepped back must not hide the credits just reserved.
     async with conn.execute(
         """
@@ -306,7 +311,7 @@ async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int 
             "guild": guild_id,
             "day": day_start,
             "window": window_start,
-            "month": month_start.timestamp(),
+            "month": month_start,
             "reserved": ReservationState.RESERVED.value,
             "committed": ReservationState.COMMITTED.value,
         },
@@ -331,60 +336,4 @@ async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int 
         server_credits_this_month=credits[4] or 0,
         member_active_jobs=jobs[0],
         member_last_submit_at=jobs[1],
-    )
-
-
-def limits_to_json(limits: MemberLimits) -> str:
-    """MemberLimits as the JSON stored in `quota_limits` (None kept: it means "no limit")."""
-    data: dict[str, Any] = {
-        "credits_per_day": limits.credits_per_day,
-        "credits_per_30_days": limits.credits_per_30_days,
-        "concurrent_jobs": limits.concurrent_jobs,
-        "cooldown_s": limits.cooldown_s,
-        "allowed_models": None if limits.allowed_models is None else sorted(limits.allowed_models),
-        "max_resolution": None if limits.max_resolution is None else limits.max_resolution.value,
-        "max_duration_s": limits.max_duration_s,
-    }
-    return json.dumps(data, sort_keys=True)
-
-
-def limits_from_json(raw: str) -> MemberLimits:
-    """The inverse of `limits_to_json`; a missing key is "no limit"."""
-    data = json.loads(raw)
-    models = data.get("allowed_models")
-    resolution = data.get("max_resolution")
-    return MemberLimits(
-        credits_per_day=data.get("credits_per_day"),
-        credits_per_30_days=data.get("credits_per_30_days"),
-        concurrent_jobs=data.get("concurrent_jobs"),
-        cooldown_s=data.get("cooldown_s"),
-        allowed_models=None if models is None else frozenset(models),
-        max_resolution=None if resolution is None else Resolution(resolution),
-        max_duration_s=data.get("max_duration_s"),
-    )
-
-
-def rules_to_json(rules: ServerRules) -> str:
-    """ServerRules as the JSON stored in `quota_rules`."""
-    channels = rules.allowed_channel_ids
-    data: dict[str, Any] = {
-        "credits_per_day": rules.credits_per_day,
-        "credits_per_month": rules.credits_per_month,
-        "allowed_channel_ids": None if channels is None else sorted(channels),
-        "banned_user_ids": sorted(rules.banned_user_ids),
-        "banned_words": list(rules.banned_words),
-    }
-    return json.dumps(data, sort_keys=True)
-
-
-def rules_from_json(raw: str) -> ServerRules:
-    """The inverse of `rules_to_json`; a missing key takes ServerRules' default."""
-    data = json.loads(raw)
-    channels = data.get("allowed_channel_ids")
-    return ServerRules(
-        credits_per_day=data.get("credits_per_day"),
-        credits_per_month=data.get("credits_per_month"),
-        allowed_channel_ids=None if channels is None else frozenset(channels),
-        banned_user_ids=frozenset(data.get("banned_user_ids", ())),
-        banned_words=tuple(data.get("banned_words", ())),
     )

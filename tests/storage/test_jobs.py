@@ -18,8 +18,7 @@ from bot.domain.models import (
     Resolution,
     VideoRequest,
 )
-from bot.storage.database import open_database
-from bot.storage.jobs import JobStore, NewJob
+from bot.jobs.ports import NewJob
 
 REQUEST = VideoRequest(
     model="seedance-1.5-pro",
@@ -46,10 +45,8 @@ async def clock():
 
 
 @pytest.fixture
-async def store(tmp_path, clock):
-    conn = await open_database(tmp_path / "jobs.sqlite3")
-    yield JobStore(conn, clock=clock)
-    await conn.close()
+async def store(backend, clock):
+    return (await backend.open(clock)).jobs
 
 
 def new_job(user_id: int = 7, guild_id: int | None = 1) -> NewJob:
@@ -171,17 +168,12 @@ async def test_find_by_provider_job(store):
     assert await store.find_by_provider_job(ProviderName.NOVITA, "req-77") is None
 
 
-async def test_jobs_survive_reopening_the_database(tmp_path):
-    path = tmp_path / "restart.sqlite3"
-    conn = await open_database(path)
-    job = await JobStore(conn).create(new_job())
-    await conn.close()
-    conn = await open_database(path)
-    try:
-        again = await JobStore(conn).get(job.id)
-        assert again is not None and again.request == REQUEST
-    finally:
-        await conn.close()
+async def test_jobs_survive_reopening_the_database(backend):
+    first = await backend.open()
+    job = await first.jobs.create(new_job())
+    await first.close()
+    again = await (await backend.open()).jobs.get(job.id)
+    assert again is not None and again.request == REQUEST
 
 
 @pytest.mark.parametrize("web_search", [True, False, None])
@@ -203,36 +195,33 @@ async def test_a_seedance_2_request_round_trips_its_web_search_choice(store, web
     assert again.request.web_search is web_search
 
 
-async def test_a_request_stored_before_web_search_existed_loads_as_not_asked(tmp_path):
-    conn = await open_database(tmp_path / "old-rows.sqlite3")
-    try:
-        store = JobStore(conn)
-        job = await store.create(new_job())
-        # The request JSON exactly as the serialiser wrote it before the field existed.
-        old = {
-            "model": "seedance-1.5-pro",
-            "prompt": "waves roll in",
-            "resolution": "720p",
-            "ratio": "16:9",
-            "duration_s": 6,
-            "generate_audio": False,
-            "camera_fixed": True,
-            "seed": None,
-            "watermark": None,
-            "service_tier": None,
-            "expires_after_s": None,
-            "return_last_frame": None,
-            "reference_images": 0,
-            "reference_videos": 0,
-            "reference_audios": 0,
-        }
-        await conn.execute("UPDATE jobs SET request_json = ? WHERE id = ?", (json.dumps(old), job.id))
-        loaded = await store.get(job.id)
-        assert loaded is not None
-        assert loaded.request == REQUEST
-        assert loaded.request.web_search is None
-    finally:
-        await conn.close()
+async def test_a_request_stored_before_web_search_existed_loads_as_not_asked(backend):
+    process = await backend.open()
+    store = process.jobs
+    job = await store.create(new_job())
+    # The request JSON exactly as the serialiser wrote it before the field existed.
+    old = {
+        "model": "seedance-1.5-pro",
+        "prompt": "waves roll in",
+        "resolution": "720p",
+        "ratio": "16:9",
+        "duration_s": 6,
+        "generate_audio": False,
+        "camera_fixed": True,
+        "seed": None,
+        "watermark": None,
+        "service_tier": None,
+        "expires_after_s": None,
+        "return_last_frame": None,
+        "reference_images": 0,
+        "reference_videos": 0,
+        "reference_audios": 0,
+    }
+    await process.execute("UPDATE jobs SET request_json = ? WHERE id = ?", json.dumps(old), job.id)
+    loaded = await store.get(job.id)
+    assert loaded is not None
+    assert loaded.request == REQUEST
+    assert loaded.request.web_search is None
 
 
 async def test_a_servers_active_jobs_only(store):
@@ -241,3 +230,33 @@ async def test_a_servers_active_jobs_only(store):
     for job in (here, elsewhere):
         await store.transition(job.id, JobState.QUEUED, provider_job_id=f"p{job.id}")
     assert [job.id for job in await store.active_jobs(guild_id=1)] == [here.id]
+
+
+async def test_claims_take_free_expired_and_own_leases_but_not_live_ones(store, clock):
+    free, own, live, expired, announced = [(await store.create(new_job())).id for _ in range(5)]
+    assert await store.claim([own], "me", until=1_050.0) == [own]
+    assert await store.claim([live, expired], "other", until=1_100.0) == [live, expired]
+    await store.transition(announced, JobState.FAILED)
+    await store.mark_announced(announced)
+    clock.now = 1_060.0
+    await store.renew_leases("other", until=1_100.0)
+    await store.release_leases("other", [expired])
+    await store.claim([expired], "other", until=1_000.0)  # expires before now
+    ids = [free, own, live, expired, announced]
+    assert await store.claim(ids, "me", until=1_200.0) == [free, own, expired]
+    assert await store.claim([live], "me", until=1_200.0, take_over=True) == [live]
+    assert await store.claim([], "me", until=1_200.0) == []
+
+
+async def test_owner_guarded_changes_apply_only_while_the_owner_holds_the_lease(store, clock):
+    job = await store.create(new_job())
+    await store.claim([job.id], "a", until=1_030.0)
+    assert await store.annotate(job.id, owner="b", queue_position=1) is None
+    assert await store.transition(job.id, JobState.QUEUED, owner="b", provider_job_id="x") is None
+    queued = await store.transition(job.id, JobState.QUEUED, owner="a", provider_job_id="x")
+    assert queued is not None and queued.lease_owner == "a"
+    assert await store.renew_leases("a", until=1_090.0) == 1
+    assert (await store.get(job.id)).lease_expires_at == 1_090.0
+    assert await store.release_leases("a") == 1
+    assert await store.release_leases("a", []) == 0
+    assert await store.annotate(job.id, owner="a", queue_position=1) is None

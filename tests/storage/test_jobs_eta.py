@@ -19,6 +19,9 @@ from bot.domain.models import (
 from bot.jobs.ports import GENERATED_STATES, GenerationKey
 from bot.storage.database import open_database
 from bot.storage.jobs import _GENERATION_TIMES_SQL, JobStore, NewJob
+from bot.storage.postgres import PostgresDatabase, PostgresJobStore
+from bot.storage.postgres.jobs import GENERATION_TIMES_SQL as PG_GENERATION_TIMES_SQL
+from tests.postgres import fresh_database
 
 REQUEST = VideoRequest(
     model="seedance-1.5-pro",
@@ -31,15 +34,32 @@ KEY = GenerationKey(ProviderName.RUNCOMFY, "seedance-1.5-pro", Resolution.P720, 
 
 
 @pytest.fixture
+async def store(backend):
+    return (await backend.open()).jobs
+
+
+@pytest.fixture
 async def conn(tmp_path):
+    """A SQLite connection, for the query-plan tests (SQLite's planner only)."""
     conn = await open_database(tmp_path / "jobs.sqlite3")
     yield conn
     await conn.close()
 
 
 @pytest.fixture
-def store(conn):
+def sqlite_store(conn):
     return JobStore(conn)
+
+
+@pytest.fixture
+async def pg_process(postgres_server):
+    """A PostgreSQL process on a fresh database, for the query-plan tests (PostgreSQL's planner only)."""
+    async with fresh_database(postgres_server) as url:
+        db = await PostgresDatabase.open(url)
+        try:
+            yield db, PostgresJobStore(db)
+        finally:
+            await db.close()
 
 
 def new_job(
@@ -149,9 +169,9 @@ async def _plan(conn, sql: str, params) -> str:
     ("guild", "index"),
     [("", "jobs_generation_times"), ("AND guild_id = ?", "jobs_generation_times_by_guild")],
 )
-async def test_generation_times_read_an_index_in_order_without_sorting(conn, store, guild, index):
+async def test_generation_times_read_an_index_in_order_without_sorting(conn, sqlite_store, guild, index):
     for guild_id in (1, 2):
-        await finished(store, took=100.0, finished_at=5_000.0 + guild_id, guild_id=guild_id)
+        await finished(sqlite_store, took=100.0, finished_at=5_000.0 + guild_id, guild_id=guild_id)
     params = ["runcomfy", "seedance-1.5-pro", "720p", 5, "default", *([1] if guild else []), 50]
     plan = await _plan(conn, _GENERATION_TIMES_SQL.format(guild=guild), params)
     assert f"USING INDEX {index} (" in plan
@@ -181,3 +201,27 @@ async def test_queued_ahead_counts_on_the_queued_jobs_index(conn):
     plan = await _plan(conn, sql, ["runcomfy", 1, 1_000.0, 1])
     # Covering: the count reads the index alone (`state` is a column of it so that SQLite sees that).
     assert "USING COVERING INDEX jobs_queued_by_provider (provider=? AND state=? AND submitted_at<?)" in plan
+
+
+async def _pg_plan(db, sql: str, params) -> str:
+    async with db.transaction() as conn:
+        # A handful of rows: without this the planner would rightly scan the table instead.
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        rows = await conn.fetch(f"EXPLAIN {sql}", *params)
+    return " | ".join(row[0] for row in rows)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("guild", "index"),
+    [("", "jobs_generation_times"), ("AND guild_id = $6", "jobs_generation_times_by_guild")],
+)
+async def test_postgres_generation_times_read_an_index_in_order_without_sorting(pg_process, guild, index):
+    db, store = pg_process
+    for guild_id in (1, 2):
+        await finished(store, took=100.0, finished_at=5_000.0 + guild_id, guild_id=guild_id)
+    params = ["runcomfy", "seedance-1.5-pro", "720p", "5", "default", *([1] if guild else [])]
+    plan = await _pg_plan(db, PG_GENERATION_TIMES_SQL.format(guild=guild, limit=50), params)
+    assert f"Index Scan Backward using {index} on jobs" in plan
+    assert "Sort" not in plan
+    assert await store.generation_times(KEY, guild_id=1 if guild else None) == [100.0] * (1 if guild else 2)

@@ -21,11 +21,9 @@ from bot.domain.models import (
 )
 from bot.domain.quota import LimitName, MemberLimits, Refusal, ServerRules, Usage
 from bot.jobs.ledger import settlement_for
-from bot.storage.database import open_database
-from bot.storage.jobs import JobStore, NewJob, _settle
+from bot.jobs.ports import JobStore, NewJob, QuotaStore
 from bot.storage.quota import (
     QuotaRefusedError,
-    QuotaStore,
     ReservationState,
     UsageRow,
     limits_from_json,
@@ -85,22 +83,20 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "bot.sqlite3"
+async def driver(backend, clock):
+    """The process whose job store drives the jobs."""
+    return await backend.open(clock)
 
 
 @pytest.fixture
-async def jobs(db_path, clock):
-    conn = await open_database(db_path)
-    yield JobStore(conn, clock=clock)
-    await conn.close()
+async def jobs(driver):
+    return driver.jobs
 
 
 @pytest.fixture
-async def quota(jobs, db_path, clock):
-    store = await QuotaStore.open(db_path, clock=clock)
-    yield store
-    await store.close()
+async def quota(jobs, backend, clock):
+    """A quota store with connections of its own, as in the bot before the stores shared one writer."""
+    return (await backend.open(clock)).quota
 
 
 async def admit(quota: QuotaStore, credits: int = 1, **job_args):
@@ -170,17 +166,14 @@ async def test_the_storm_holds_while_the_job_store_writes_other_jobs_on_its_own_
     assert len(await jobs.jobs_for_user(MEMBER, limit=100)) == 10
 
 
-async def test_two_quota_stores_on_one_file_still_cannot_overrun_the_limit(jobs, quota, db_path, clock):
-    # Like two bot processes: the asyncio lock does not span them, SQLite's write lock does.
-    second = await QuotaStore.open(db_path, clock=clock)
-    try:
-        decide = member_day_limit(10, cost=2)
-        results = await asyncio.gather(
-            *(store.admit(new_job(), credits=2, decide=decide) for store in (quota, second) * 15),
-            return_exceptions=True,
-        )
-    finally:
-        await second.close()
+async def test_two_quota_stores_on_one_database_still_cannot_overrun_the_limit(jobs, quota, backend, clock):
+    # Like two bot processes: the asyncio lock does not span them, the database's lock does.
+    second = (await backend.open(clock)).quota
+    decide = member_day_limit(10, cost=2)
+    results = await asyncio.gather(
+        *(store.admit(new_job(), credits=2, decide=decide) for store in (quota, second) * 15),
+        return_exceptions=True,
+    )
     assert sum(not isinstance(r, BaseException) for r in results) == 5
     assert all(isinstance(r, QuotaRefusedError) for r in results if isinstance(r, BaseException))
     assert (await quota.usage(GUILD, MEMBER)).member_credits_today == 10
@@ -244,7 +237,7 @@ async def test_every_final_state_settles_the_reservation_once(jobs, quota, clock
 
 @pytest.mark.parametrize(("first", "then"), [("delivered", "failed"), ("cancelled", "delivered")])
 async def test_settlement_happens_once_even_for_a_replay_that_skips_the_state_guard(
-    jobs, quota, clock, first, then
+    driver, jobs, quota, clock, first, then
 ):
     # Settlement is the job layer's rule applied in the ending's transaction (no triggers): a replay that
     # slipped past the state guard (another backend's bug, a repair by hand) still settles nothing twice.
@@ -254,8 +247,7 @@ async def test_settlement_happens_once_even_for_a_replay_that_skips_the_state_gu
         clock.now = at
         settle = settlement_for(state)
         assert settle is not None
-        async with jobs._db.transaction() as conn:
-            await _settle(conn, job.id, settle, at)
+        await driver.settle(job.id, settle, at)
     reservation = await quota.reservation(job.id)
     expected = ReservationState.COMMITTED if first == "delivered" else ReservationState.RELEASED
     assert reservation is not None and (reservation.state, reservation.settled_at) == (
@@ -285,37 +277,29 @@ async def test_a_job_created_without_a_quota_ends_normally_and_has_no_reservatio
     assert (await quota.usage(GUILD, MEMBER)).member_credits_today == 0
 
 
-async def test_a_crash_between_submit_and_delivery_keeps_the_credits_reserved_until_delivery(db_path, clock):
-    conn = await open_database(db_path)
-    quota = await QuotaStore.open(db_path, clock=clock)
-    jobs = JobStore(conn, clock=clock)
-    job = await admit(quota, credits=4)
-    await jobs.transition(job.id, JobState.QUEUED, provider_job_id="req-1")
-    await jobs.transition(job.id, JobState.SUCCEEDED, video_url="https://files.test/v.mp4")
-    # The process dies before delivery: both connections go away.
-    await quota.close()
-    await conn.close()
+async def test_a_crash_between_submit_and_delivery_keeps_the_credits_reserved_until_delivery(backend, clock):
+    before = await backend.open(clock)
+    job = await admit(before.quota, credits=4)
+    await before.jobs.transition(job.id, JobState.QUEUED, provider_job_id="req-1")
+    await before.jobs.transition(job.id, JobState.SUCCEEDED, video_url="https://files.test/v.mp4")
+    # The process dies before delivery: its connections go away.
+    await before.close()
 
-    conn = await open_database(db_path)
-    quota = await QuotaStore.open(db_path, clock=clock)
-    try:
-        jobs = JobStore(conn, clock=clock)
-        reservation = await quota.reservation(job.id)
-        assert reservation is not None and reservation.state is ReservationState.RESERVED
-        usage = await quota.usage(GUILD, MEMBER)
-        assert (usage.member_credits_today, usage.member_active_jobs) == (4, 1)
-        assert [j.id for j in await jobs.active_jobs()] == [job.id]
+    after = await backend.open(clock)
+    jobs, quota = after.jobs, after.quota
+    reservation = await quota.reservation(job.id)
+    assert reservation is not None and reservation.state is ReservationState.RESERVED
+    usage = await quota.usage(GUILD, MEMBER)
+    assert (usage.member_credits_today, usage.member_active_jobs) == (4, 1)
+    assert [j.id for j in await jobs.active_jobs()] == [job.id]
 
-        clock.now += 5
-        await jobs.transition(job.id, JobState.DELIVERED, delivery_ref="msg-1")
-        reservation = await quota.reservation(job.id)
-        assert reservation is not None
-        assert (reservation.state, reservation.settled_at) == (ReservationState.COMMITTED, clock.now)
-        usage = await quota.usage(GUILD, MEMBER)
-        assert (usage.member_credits_today, usage.member_active_jobs) == (4, 0)
-    finally:
-        await quota.close()
-        await conn.close()
+    clock.now += 5
+    await jobs.transition(job.id, JobState.DELIVERED, delivery_ref="msg-1")
+    reservation = await quota.reservation(job.id)
+    assert reservation is not None
+    assert (reservation.state, reservation.settled_at) == (ReservationState.COMMITTED, clock.now)
+    usage = await quota.usage(GUILD, MEMBER)
+    assert (usage.member_credits_today, usage.member_active_jobs) == (4, 0)
 
 
 # --- Usage windows -----------------------------------------------------------------------------------------

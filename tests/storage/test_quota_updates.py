@@ -9,22 +9,15 @@ import pytest
 
 from bot.domain.models import Resolution
 from bot.domain.quota import MemberLimits, ServerRules
-from bot.storage.database import SqliteDatabase
-from bot.storage.quota import SqliteQuotaStore
 
 GUILD = 1
 MEMBER = 7
 
 
 @pytest.fixture
-async def two_processes(tmp_path):
-    """Two stores on one file, each with its own database connections, as two bot processes would have."""
-    path = tmp_path / "quota.sqlite3"
-    first = SqliteQuotaStore(await SqliteDatabase.open(path))
-    second = SqliteQuotaStore(await SqliteDatabase.open(path))
-    yield first, second
-    await first.close()
-    await second.close()
+async def two_processes(backend):
+    """Two stores on one database, each with its own connections, as two bot processes would have."""
+    return (await backend.open()).quota, (await backend.open()).quota
 
 
 def add_word(word: str):
