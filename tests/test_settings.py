@@ -26,6 +26,8 @@ def clean_environment(monkeypatch, tmp_path):
         "ARK_API_KEY",
         "ARK_MODEL_IDS",
         "PUBLIC_CALLBACK_URL",
+        "DISCORD_SHARD_COUNT",
+        "DISCORD_SHARD_IDS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -168,3 +170,36 @@ def test_the_http_listener_is_loopback_8080_and_the_callback_names_still_work(mo
     monkeypatch.setenv("HTTP_LISTEN_PORT", "70000")
     with pytest.raises(ConfigurationError, match="HTTP_LISTEN_PORT"):
         load_settings()
+
+
+def test_shards_are_unset_by_default_and_ids_default_to_every_shard(monkeypatch):
+    assert load_settings().discord_shards is None
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "3")
+    assert load_settings().discord_shards == (0, 1, 2)
+    monkeypatch.setenv("DISCORD_SHARD_IDS", " 2, 0 ")
+    settings = load_settings()
+    assert (settings.discord_shard_count, settings.discord_shard_ids) == (3, (2, 0))
+    assert settings.discord_shards == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "message"),
+    [
+        (None, "0", "DISCORD_SHARD_IDS: Value error, needs DISCORD_SHARD_COUNT"),
+        ("2", "0,2", "DISCORD_SHARD_IDS: Value error, shard ids must be from 0 to 1"),
+        ("2", "-1", "DISCORD_SHARD_IDS: Value error, shard ids must be from 0 to 1"),
+        ("2", "1,1", "DISCORD_SHARD_IDS: Value error, names a shard twice"),
+        ("2", ",", "DISCORD_SHARD_IDS: Input should be a valid integer"),
+        ("2", "zero", "DISCORD_SHARD_IDS: Input should be a valid integer"),
+        ("0", None, "DISCORD_SHARD_COUNT: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_shard_settings_are_one_line(monkeypatch, count, ids, message):
+    if count is not None:
+        monkeypatch.setenv("DISCORD_SHARD_COUNT", count)
+    if ids is not None:
+        monkeypatch.setenv("DISCORD_SHARD_IDS", ids)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)

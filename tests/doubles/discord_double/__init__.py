@@ -20,6 +20,8 @@ from .model import (
     UploadedFile,
     UserSpec,
     new_snowflake,
+    shard_of,
+    snowflake_on_shard,
 )
 from .ratelimits import ChannelRateLimitStats, RateLimitStats
 from .server import DiscordDouble, GatewaySession
@@ -60,4 +62,6 @@ __all__ = [
     "is_message_edit",
     "is_route",
     "new_snowflake",
+    "shard_of",
+    "snowflake_on_shard",
 ]

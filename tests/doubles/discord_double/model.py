@@ -112,6 +112,22 @@ class _SnowflakeClock:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def next_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """The next snowflake whose guild would live on ``shard_id`` of ``shard_count``.
+
+        Discord routes a guild to shard ``(guild_id >> 22) % shard_count``: the timestamp part decides, so
+        the timestamp is moved ahead by at most ``shard_count - 1`` ms (and later snowflakes stay above it).
+        """
+        if not 0 <= shard_id < shard_count:
+            raise ValueError(f"shard {shard_id} is not below the shard count {shard_count}")
+        snowflake = self.next()
+        timestamp = snowflake >> 22
+        shifted = timestamp + (shard_id - timestamp) % shard_count
+        if shifted != timestamp:
+            snowflake = shifted << 22
+            self._last = max(self._last, snowflake)
+        return snowflake
+
 
 _clock = _SnowflakeClock()
 
@@ -119,6 +135,16 @@ _clock = _SnowflakeClock()
 def new_snowflake() -> int:
     """Return a fresh snowflake whose timestamp is now."""
     return _clock.next()
+
+
+def snowflake_on_shard(shard_id: int, shard_count: int) -> int:
+    """A fresh snowflake that, as ``GuildSpec(id=...)``, lands on ``shard_id`` of ``shard_count``."""
+    return _clock.next_on_shard(shard_id, shard_count)
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends ``guild_id``'s events on: ``(guild_id >> 22) % shard_count``."""
+    return (guild_id >> 22) % shard_count
 
 
 def snowflake_time(snowflake: int) -> dt.datetime:

@@ -138,6 +138,7 @@ class RestApi:
         allowed_privileged_intents: int
         daily_command_create_cap: int
         nonce_window_s: float
+        shard_count: int
         _channels: dict[int, ChannelSpec]
         _guild_by_id: dict[int, GuildSpec]
         _threads: list[ChannelSpec]
@@ -747,7 +748,8 @@ class RestApi:
 
     async def _get_gateway_bot(self, record: RecordedRequest) -> Reply:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return 200, {"url": self.gateway_url.rstrip("/"), "shards": 1, "session_start_limit": limit}
+        url = self.gateway_url.rstrip("/")
+        return 200, {"url": url, "shards": self.shard_count, "session_start_limit": limit}
 
     def _lookup_guild(self, record: RecordedRequest) -> GuildSpec:
         guild_id = record.params["guild_id"]

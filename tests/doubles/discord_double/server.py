@@ -10,6 +10,11 @@ stricter per-channel bucket of their own (1 per 0.25 s). Tests can inject faults
 (``rate_limit_next``), server errors (``fail_next``), responses lost after the request was applied
 (``drop_after_accept_next``), requests held in flight (``hold_next``) and hooks on message creation
 (``on_message_created``).
+
+Sharding works as on Discord: ``GET /gateway/bot`` recommends ``shard_count`` shards; an IDENTIFY may carry
+``shard: [id, count]`` and then gets only the guilds with ``(guild_id >> 22) % count == id`` (READY,
+GUILD_CREATE and every later guild event); DMs go to shard 0. Several sessions (one per shard, from one
+client or several processes) may be connected at once. See ``DiscordDouble`` for the IDENTIFY rules.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from .model import (
     UploadedFile,
     UserSpec,
     new_snowflake,
+    shard_of,
 )
 from .payloads import (
     bot_channel_permissions,
@@ -126,6 +132,19 @@ class GatewaySession:
         """Identified (or resumed) and still open."""
         return self.session_id is not None and not self.closed.is_set()
 
+    @property
+    def shard(self) -> tuple[int, int]:
+        """``(shard_id, shard_count)`` from the IDENTIFY; an unsharded session is shard 0 of 1."""
+        shard = (self.identify_payload or {}).get("shard")
+        return (int(shard[0]), int(shard[1])) if shard else (0, 1)
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether Discord sends this session the events of ``guild_id`` (None: a DM, shard 0's)."""
+        shard_id, shard_count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, shard_count) == shard_id
+
     async def send(self, payload: dict[str, Any]) -> None:
         """Send one TEXT frame; dispatches get the next sequence number."""
         async with self._send_lock:
@@ -156,6 +175,12 @@ class DiscordDouble(RestApi):
     (``message_content_intent_granted=True`` adds MESSAGE_CONTENT): identifying with any other closes
     the gateway with 4014, and REST reads of other members' messages are blanked unless MESSAGE_CONTENT
     is granted.
+
+    Sharding: ``shard_count`` is what ``GET /gateway/bot`` recommends (1: today's single connection). An
+    IDENTIFY's ``shard: [id, count]`` is checked like Discord does, kept simple: ``0 <= id < count`` and
+    ``count == shard_count``, else the gateway closes with 4010 "Invalid shard"; a session (an unsharded
+    one counts as ``[0, 1]``) that would hold more than ``max_guilds_per_shard`` guilds (2,500 on Discord)
+    is closed with 4011 "Sharding required". Each session then gets only its own guilds' events.
     """
 
     def __init__(
@@ -174,6 +199,8 @@ class DiscordDouble(RestApi):
         nonce_window_s: float = 5 * 60.0,
         message_content_intent_granted: bool = False,
         reaction_rate_limit: tuple[int, float] | None = (1, 0.25),
+        shard_count: int = 1,
+        max_guilds_per_shard: int = 2500,
     ) -> None:
         self.guilds: list[GuildSpec] = list(guilds) if guilds is not None else [GuildSpec()]
         self.bot_user = bot_user or UserSpec("seedance-bot", bot=True)
@@ -192,6 +219,12 @@ class DiscordDouble(RestApi):
         self.nonce_window_s = nonce_window_s
         # (requests, seconds) per channel for the bot's reaction adds/removes; None = no such limit.
         self.reaction_rate_limit = reaction_rate_limit
+        if shard_count < 1 or max_guilds_per_shard < 1:
+            raise ValueError("shard_count and max_guilds_per_shard must be at least 1")
+        # The recommended shard count (GET /gateway/bot) and the one a sharded IDENTIFY must use.
+        self.shard_count = shard_count
+        # More guilds than this on one session closes it with 4011 "Sharding required".
+        self.max_guilds_per_shard = max_guilds_per_shard
 
         self.requests: list[RecordedRequest] = []
         self.identifies: list[dict[str, Any]] = []
@@ -354,9 +387,31 @@ class DiscordDouble(RestApi):
         """Await the first recorded REST request (past or future) matching ``predicate``."""
         return await self.wait_until(lambda: next((r for r in self.requests if predicate(r)), None), timeout)
 
-    async def wait_until_connected(self, timeout: float = 5.0) -> GatewaySession:
-        """Await a client that has identified on the gateway."""
-        return await self.wait_until(lambda: next((s for s in self.sessions if s.ready), None), timeout)
+    async def wait_until_connected(
+        self, timeout: float = 5.0, *, shard_id: int | None = None
+    ) -> GatewaySession:
+        """Await a client that has identified on the gateway (on shard ``shard_id``, if given)."""
+        return await self.wait_until(
+            lambda: next(
+                (s for s in self.sessions if s.ready and shard_id in (None, s.shard[0])),
+                None,
+            ),
+            timeout,
+        )
+
+    async def _wait_for_receiver(self, guild_id: int | None, timeout: float = 5.0) -> GatewaySession:
+        """Await a session that receives ``guild_id``'s events (a DM's, for None)."""
+        return await self.wait_until(
+            lambda: next((s for s in self.sessions if s.ready and s.receives(guild_id)), None), timeout
+        )
+
+    def shard_of(self, guild: GuildSpec | int) -> int:
+        """The shard (of ``shard_count``) that receives ``guild``'s events."""
+        return shard_of(guild.id if isinstance(guild, GuildSpec) else guild, self.shard_count)
+
+    def sessions_on_shard(self, shard_id: int) -> list[GatewaySession]:
+        """Open, identified sessions that run shard ``shard_id``."""
+        return [s for s in self.sessions if s.ready and s.shard[0] == shard_id]
 
     # ------------------------------------------------------------------ state for tests
 
@@ -598,8 +653,12 @@ class DiscordDouble(RestApi):
         await asyncio.sleep(max(0.0, message.created_at + self.nonce_window_s - time.monotonic()))
 
     async def dispatch_event(self, event: str, data: dict[str, Any], *, intent: int | None = None) -> None:
-        """Send a gateway DISPATCH to every connected client (with ``intent``, if given)."""
-        for session in [s for s in self.sessions if s.ready]:
+        """Send a gateway DISPATCH to every connected client (with ``intent``, if given).
+
+        With shards, only the sessions whose shard holds ``data["guild_id"]`` get it (shard 0 without one).
+        """
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
+        for session in [s for s in self.sessions if s.ready and s.receives(guild_id)]:
             if intent is not None and not (session.intents or 0) & intent:
                 continue
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -839,7 +898,7 @@ class DiscordDouble(RestApi):
         *,
         message: StoredMessage | None = None,
     ) -> InteractionHandle:
-        await self.wait_until_connected()
+        await self._wait_for_receiver(guild.id if guild is not None else None)
         interaction_id = new_snowflake()
         channel_object = channel_payload(channel, bot=self.bot_user)
         payload: dict[str, Any] = {
@@ -1205,16 +1264,22 @@ class DiscordDouble(RestApi):
         if intents & Intents.PRIVILEGED & ~self.allowed_privileged_intents:
             await session.websocket.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard = self._shard_refusal(data)
+        if isinstance(shard, tuple):
+            code, reason = shard
+            await session.websocket.close(code=code, message=reason.encode())
+            return
         session.token = data["token"]
         session.intents = intents
         session.identify_payload = data
         session.session_id = secrets.token_hex(16)
         self.identifies.append(data)
         self._resumable[session.session_id] = session
+        guilds = [guild for guild in self.guilds if session.receives(guild.id)]
         ready = {
             "v": 10,
             "user": self.bot_user.payload() | {"verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in self.guilds],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1229,10 +1294,27 @@ class DiscordDouble(RestApi):
         if "shard" in data:
             ready["shard"] = data["shard"]
         await session.dispatch("READY", ready)
-        for guild in self.guilds:
+        for guild in guilds:
             threads = [thread for thread in self._threads if thread.guild_id == guild.id]
             await session.dispatch("GUILD_CREATE", guild_create_payload(guild, self.bot_user, threads))
         self._wake()
+
+    def _shard_refusal(self, data: dict[str, Any]) -> tuple[int, str] | None:
+        """The close code and reason for an IDENTIFY's ``shard`` field, or None when it is acceptable."""
+        shard = data.get("shard")
+        if shard is None:
+            shard_id, shard_count = 0, 1
+        else:
+            valid_shape = (
+                isinstance(shard, list) and len(shard) == 2 and all(type(part) is int for part in shard)
+            )
+            if not valid_shape or not 0 <= shard[0] < shard[1] or shard[1] != self.shard_count:
+                return 4010, "Invalid shard."
+            shard_id, shard_count = shard
+        held = sum(1 for guild in self.guilds if shard_of(guild.id, shard_count) == shard_id)
+        if held > self.max_guilds_per_shard:
+            return 4011, "Sharding required."
+        return None
 
     async def _resume(self, session: GatewaySession, data: dict[str, Any]) -> None:
         previous = self._resumable.get(str(data.get("session_id")))
@@ -1249,7 +1331,7 @@ class DiscordDouble(RestApi):
 
     async def _send_member_chunk(self, session: GatewaySession, data: dict[str, Any]) -> None:
         guild = self._guild_by_id.get(int(data.get("guild_id", 0)))
-        if guild is None:
+        if guild is None or not session.receives(guild.id):
             return
         members = [member_payload(self.bot_user, [guild.bot_role_id])]
         members.extend(member_payload(member, [member.role_id]) for member in guild.members)
@@ -1276,7 +1358,8 @@ class DiscordDouble(RestApi):
         intent = Intents.DIRECT_MESSAGES if channel.type == ChannelType.DM else Intents.GUILD_MESSAGES
         guild = self._guild_of(channel)
         member = guild.member(message.author_id) if guild is not None else None
-        for session in [s for s in self.sessions if s.ready and (s.intents or 0) & intent]:
+        receivers = [s for s in self.sessions if s.ready and s.receives(channel.guild_id)]
+        for session in [s for s in receivers if (s.intents or 0) & intent]:
             content_intent = bool((session.intents or 0) & Intents.MESSAGE_CONTENT)
             event = self._message_object(message, content_intent=content_intent, with_nonce=True)
             if member is not None and message.source == "user":
