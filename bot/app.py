@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
 from cogs.support.errors import answer_failure
 from cogs.support.intake import Intake
-from cogs.support.notifier import DiscordNotifier
+from cogs.support.notifier import STALE_CARD_WINDOW_S, DiscordNotifier
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def build_http_listener(bot: SeedanceBot) -> HttpListener:
     """The one HTTP listener: /healthz and /metrics always, the callback endpoint when configured."""
     runtime = bot.runtime
     checks = HealthChecks(
-        discord_connected=lambda: bot.is_ready() and bot.ws is not None and bot.ws.open,
+        discord_connected=lambda: bot.is_ready() and bot.gateway_open(),
         database_ping=lambda: runtime.state_store.get(HEALTH_PROBE_KEY),
     )
     return HttpListener(
@@ -136,6 +137,8 @@ def build_callback_server(runtime: Runtime, poller: JobPoller) -> Callbacks | No
         provider=ProviderName.ARK,
         find_job=runtime.store.find_by_provider_job,
         target=poller,
+        events=runtime.events,
+        owner=poller.owner,
     )
     return Callbacks(server=server, url=callback_url_with_key(settings.public_callback_url, key))
 
@@ -144,6 +147,7 @@ class SeedanceBot(commands.Bot):
     """The Seedance bot: slash commands in cogs, jobs driven by the poller, videos posted by the notifier."""
 
     def __init__(self, runtime: Runtime, quota: QuotaService | None = None) -> None:
+        settings = runtime.settings
         intents = discord.Intents.none()
         intents.guilds = True  # channels, threads and the guild's upload limit; nothing privileged
         # Messages that mention the bot (not privileged: Discord shows the bot a mention's content anyway).
@@ -160,9 +164,9 @@ class SeedanceBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,
             http_trace=metrics.discord_trace(),  # counts Discord requests and 429s for /metrics
+            shard_count=settings.discord_shard_count,
         )
         self.runtime = runtime
-        settings = runtime.settings
         self.eta = EtaService(runtime.store)
         self.notifier = DiscordNotifier(self, retry_deadline_s=settings.discord_retry_s)
         self.intake = Intake(self)
@@ -174,6 +178,7 @@ class SeedanceBot(commands.Bot):
             quota=quota,
             callback_url=callback_url_for(settings),
             defaults=self.member_defaults,
+            discover=JobOrigin.DISCORD,
         )
         self.callbacks = build_callback_server(runtime, self.poller)
         self.listener = build_http_listener(self)
@@ -183,6 +188,24 @@ class SeedanceBot(commands.Bot):
         self.commands_synced: bool | None = None
         self.resumed_jobs = 0
         self._said_ready = False
+        self._card_sweep: asyncio.Task[None] | None = None
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process runs shard 0 (an unsharded one does): the one that syncs commands."""
+        shards = self.runtime.settings.discord_shards
+        return shards is None or 0 in shards
+
+    def gateway_open(self) -> bool:
+        """Whether the gateway connection is open (every shard's, for a sharded bot)."""
+        return self.ws is not None and self.ws.open
+
+    def shards_note(self) -> str:
+        """The shards this process runs, for the ready line ("" when unsharded)."""
+        shards = self.runtime.settings.discord_shards
+        if shards is None:
+            return ""
+        return f"shard(s) {','.join(map(str, shards))} of {self.runtime.settings.discord_shard_count}; "
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that mentions the bot is a video request (cogs/mentions.py), not a
@@ -206,9 +229,10 @@ class SeedanceBot(commands.Bot):
             log.info("told %d member(s) their request was cut short by a restart", interrupted)
         self.resumed_jobs = await self.poller.start()
         log.debug("resumed %d job(s) from the store", self.resumed_jobs)
-        repainted = await self.notifier.repaint_stale_cards()
+        repainted = await self.repaint_stale_cards()
         if repainted:
             log.info("repainting %d status card(s) left stale by a crash", repainted)
+        self._card_sweep = asyncio.create_task(self._sweep_stale_cards(), name="stale-cards")
         settings = self.runtime.settings
         try:
             await self.listener.start()
@@ -217,7 +241,39 @@ class SeedanceBot(commands.Bot):
                 f"cannot listen on {settings.http_listen_host}:{settings.http_listen_port} ({error}): "
                 "set HTTP_LISTEN_PORT to a free port."
             ) from error
-        self.commands_synced = await self.sync_commands()
+        if self.runs_shard_zero:
+            self.commands_synced = await self.sync_commands()
+        else:
+            # Commands are per application, not per shard: one sync (shard 0's process) serves every shard,
+            # and N processes syncing would spend Discord's daily command-create budget N times.
+            log.info("commands: leaving the sync to the process that runs shard 0")
+
+    async def repaint_stale_cards(self) -> int:
+        """Repaint the cards a crash left stale, of the jobs whose lease this process could take: with
+        several processes on one database, each card is repainted by one of them, not by every one that
+        starts; the cards of a live process's jobs are its own to paint."""
+        stale = await self.runtime.store.claim_stale_cards(
+            JobOrigin.DISCORD,
+            self.poller.owner,
+            finished_since=time.time() - STALE_CARD_WINDOW_S,
+            until=self.poller.lease_until(),
+        )
+        for job in stale:
+            self.notifier.show_status(job, final=True)
+        return len(stale)
+
+    async def _sweep_stale_cards(self) -> None:
+        # A card whose job's lease was still live at start (the previous run of this process, killed
+        # seconds ago; another process that dies later) is claimable once that lease expires.
+        while True:
+            await asyncio.sleep(self.poller.lease_s)
+            try:
+                repainted = await self.repaint_stale_cards()
+            except Exception:  # a courtesy: the next round tries again
+                log.exception("could not look for stale status cards")
+                continue
+            if repainted:
+                log.info("repainting %d status card(s) left stale by a stopped process", repainted)
 
     async def on_ready(self) -> None:
         """Say once, in one line, that the bot is up and with what (reconnections fire this again: quiet)."""
@@ -231,12 +287,15 @@ class SeedanceBot(commands.Bot):
         """Who the bot is, where, and with which commands, providers and database."""
         settings = self.runtime.settings
         commands_note = {True: "synced", False: "unchanged", None: "not synced"}[self.commands_synced]
+        if not self.runs_shard_zero:
+            commands_note = "left to shard 0"
         providers = ", ".join(
             f"{name.value} (default)" if name is settings.seedance_provider else name.value
             for name in self.runtime.providers
         )
         return (
-            f"ready: logged in as {self.user} in {len(self.guilds)} server(s); commands {commands_note}; "
+            f"ready: logged in as {self.user} in {len(self.guilds)} server(s); {self.shards_note()}"
+            f"commands {commands_note}; "
             f"provider(s) {providers}; database {settings.database_path.resolve()}; "
             f"{self.resumed_jobs} job(s) resumed"
         )
@@ -266,6 +325,10 @@ class SeedanceBot(commands.Bot):
     async def close(self) -> None:
         """Stop the HTTP listener and polling (letting steps in flight finish), flush edits, disconnect."""
         await self.listener.stop()
+        if self._card_sweep is not None:
+            self._card_sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._card_sweep
         await self.poller.stop()
         await self.notifier.close()
         await super().close()
@@ -275,6 +338,34 @@ class SeedanceBot(commands.Bot):
     ) -> None:
         """Command errors become answers through the one mapping (modals and buttons use it too)."""
         await answer_failure(interaction, error)
+
+
+class ShardedSeedanceBot(SeedanceBot, commands.AutoShardedBot):
+    """The Seedance bot on the shards DISCORD_SHARD_COUNT / DISCORD_SHARD_IDS name (discord.py's
+    AutoShardedBot: one gateway connection per shard, one process)."""
+
+    def __init__(self, runtime: Runtime, quota: QuotaService | None = None) -> None:
+        super().__init__(runtime, quota)
+        # AutoShardedClient reads shard_ids when it launches the shards; settings already checked them.
+        self.shard_ids = list(runtime.settings.discord_shards or ())
+
+    def gateway_open(self) -> bool:
+        """Whether every shard's connection is open."""
+        return bool(self.shards) and all(not shard.is_closed() for shard in self.shards.values())
+
+
+def build_bot(runtime: Runtime, quota: QuotaService | None = None) -> SeedanceBot:
+    """The bot: sharded when DISCORD_SHARD_COUNT is set, else today's single connection."""
+    if runtime.settings.discord_shard_count is None:
+        return SeedanceBot(runtime, quota)
+    return ShardedSeedanceBot(runtime, quota)
+
+
+#: Gateway close codes that mean the shard settings do not fit the application.
+SHARD_CLOSE_CODES = {
+    4010: "invalid shard, the count differs from Discord's or an id is not below it",
+    4011: "sharding required, too many servers for this number of shards",
+}
 
 
 async def run_bot(
@@ -287,7 +378,7 @@ async def run_bot(
     token = settings.require_discord_token().get_secret_value()
     configure_endpoints(settings)
     async with open_runtime(settings) as runtime:
-        bot = SeedanceBot(runtime, build_quota_service(settings, runtime.quota_store, runtime.catalogue))
+        bot = build_bot(runtime, build_quota_service(settings, runtime.quota_store, runtime.catalogue))
         if on_bot is not None:
             on_bot(bot)
         loop = asyncio.get_running_loop()
@@ -304,6 +395,14 @@ async def run_bot(
             # No network, DNS or TLS trouble: aiohttp's message names the host; no traceback for this.
             raise StartupError(
                 f"cannot reach Discord ({error}): check the network connection and DISCORD_API_BASE_URL."
+            ) from error
+        except discord.ConnectionClosed as error:
+            if error.code not in SHARD_CLOSE_CODES:
+                raise
+            # 4010 "Invalid shard" / 4011 "Sharding required": the owner's settings, not a crash.
+            raise StartupError(
+                f"Discord refused the gateway connection ({error.code}: {SHARD_CLOSE_CODES[error.code]}): "
+                "check DISCORD_SHARD_COUNT and DISCORD_SHARD_IDS."
             ) from error
         except discord.DiscordServerError as error:
             raise StartupError(

@@ -10,11 +10,13 @@ import httpx
 
 from bot.domain.catalogue import Catalogue, catalogue_for
 from bot.domain.errors import DomainError
-from bot.domain.models import Job, ProviderName
+from bot.domain.images import MEGABYTE
+from bot.domain.models import Job, JobOrigin, ProviderName
 from bot.jobs.download import download_policy
+from bot.jobs.memory import MediaMemory
 from bot.jobs.notifier import Notifier
 from bot.jobs.poller import JobPoller
-from bot.jobs.ports import JobStore, QuotaStore, StateStore
+from bot.jobs.ports import JobEvents, JobStore, QuotaStore, StateStore
 from bot.jobs.quota import QuotaService
 from bot.jobs.service import JobService, OptionDefaults
 from bot.providers.ark import ArkProvider
@@ -38,6 +40,8 @@ class Runtime:
     state_store: StateStore
     catalogue: Catalogue
     providers: dict[ProviderName, VideoProvider]
+    #: Wake-ups between the processes sharing the database (in process for SQLite).
+    events: JobEvents
 
     @property
     def provider(self) -> VideoProvider:
@@ -105,11 +109,13 @@ def build_job_engine(
     quota: QuotaService | None = None,
     callback_url: str | None = None,
     defaults: OptionDefaults | None = None,
+    discover: JobOrigin | None = None,
 ) -> tuple[JobService, JobPoller]:
     """The poller and the service every front end drives jobs with, sharing one lease owner.
 
     The poller drives the jobs `job_filter` accepts (each front end its own) and tells `notifier`; the
-    service creates jobs leased to the same owner, so the process that starts a job also drives it.
+    service creates jobs leased to the same owner, so the process that starts a job also drives it. With
+    `discover`, the poller also takes over free or expired jobs of that origin while it runs.
     """
     settings = runtime.settings
     poller = JobPoller(
@@ -125,6 +131,8 @@ def build_job_engine(
         job_filter=job_filter,
         lease_s=settings.job_lease_s,
         download_policy=download_policy(settings),
+        events=runtime.events,
+        discover=discover,
     )
     service = JobService(
         runtime.store,
@@ -137,6 +145,7 @@ def build_job_engine(
         owner=poller.owner,
         lease_s=poller.lease_s,
         defaults=defaults,
+        memory=MediaMemory.within(settings.image_memory_mb * MEGABYTE or None),
     )
     return service, poller
 
@@ -148,7 +157,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         http = build_http_client(settings)
         stack.push_async_callback(http.aclose)
         providers = build_providers(settings, http)
-        stores = await open_stores(settings.database_path)
+        stores = await open_stores(settings.database_path, database_url=settings.database_url)
         stack.push_async_callback(stores.close)
         yield Runtime(
             settings=settings,
@@ -158,4 +167,5 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             state_store=stores.state,
             catalogue=build_catalogue(settings),
             providers=providers,
+            events=stores.events,
         )

@@ -9,12 +9,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.domain.models import ProviderName, Resolution
 
 DEFAULT_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
+
+#: DATABASE_URL's schemes: PostgreSQL, or SQLite at the path after the prefix.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_SQLITE_PREFIX = "sqlite:///"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -42,6 +46,11 @@ class Settings(BaseSettings):
     #: The privileged Message Content intent (also switched on in the developer portal): lets a member reply
     #: to someone else's image with a mention of the bot. Off by default.
     discord_message_content_intent: bool = False
+    #: Sharding (Discord requires it past 2,500 servers): the number of shards in all. Unset: one connection.
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    #: The shards this process runs, e.g. "0,1" (each below DISCORD_SHARD_COUNT); unset: all of them. Only
+    #: the process that runs shard 0 syncs the slash commands.
+    discord_shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
 
     # Providers. SEEDANCE_PROVIDER is the default; every provider with a key set serves the models the
     # default one lacks (RunComfy's 2.0 next to Novita's 1.5, say).
@@ -83,6 +92,11 @@ class Settings(BaseSettings):
 
     # Jobs and storage
     database_path: Path = Path("data/seedance-bot.sqlite3")
+    #: Which database holds jobs, quotas and state: postgresql://user:password@host:5432/db (or
+    #: postgres://) for PostgreSQL, which several bot processes can share; sqlite:///relative/path or
+    #: sqlite:////absolute/path for SQLite at that file. Unset: SQLite at DATABASE_PATH. It may hold a
+    #: password: the bot never logs it (only host and database).
+    database_url: str | None = None
     poll_interval_s: float = Field(default=3.0, gt=0, le=600)
     job_timeout_s: float = Field(default=6 * 3600, gt=0)
     max_concurrent_polls: int = Field(default=8, ge=1, le=256)
@@ -93,6 +107,10 @@ class Settings(BaseSettings):
     #: another process (or the restarted one) takes the crashed process's jobs over once this has passed.
     job_lease_s: float = Field(default=30.0, ge=1, le=3600)
     max_video_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    #: Memory (decimal MB) members' files and image decoding may take at once; requests beyond it wait
+    #: their turn. 240 keeps ten 30 MB photos sent at once under 400 MB for the whole bot
+    #: (bench/bench_image_memory.py). 0: no limit.
+    image_memory_mb: int = Field(default=240, ge=0)
     #: FOR TESTS ONLY. Let provider output downloads reach loopback addresses (127.0.0.1, ::1) over plain
     #: http too, as the tests' loopback doubles need. Off, the bot fetches provider output only over https
     #: from public addresses (no private, link-local, cloud metadata or loopback address, on any redirect).
@@ -118,6 +136,38 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(host.strip().lower() for host in value.split(",") if host.strip())
+        return value
+
+    @field_validator("discord_shard_count", mode="before")
+    @classmethod
+    def _empty_count_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            # An empty variable means "unset"; "0,,1" or "," keeps its empty parts to be refused below.
+            return None if not value.strip() else tuple(part.strip() for part in value.split(","))
+        return value
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shard_ids_within_count(
+        cls, value: tuple[int, ...] | None, info: ValidationInfo
+    ) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        count = info.data.get("discord_shard_count")
+        if count is None:
+            raise ValueError("needs DISCORD_SHARD_COUNT, the number of shards in all")
+        if not value:
+            raise ValueError("names no shard")
+        outside = [shard for shard in value if not 0 <= shard < count]
+        if outside:
+            raise ValueError(f"shard ids must be from 0 to {count - 1} (DISCORD_SHARD_COUNT={count})")
+        if len(set(value)) != len(value):
+            raise ValueError("names a shard twice")
         return value
 
     @field_validator(
@@ -162,6 +212,24 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// behind a TLS proxy)")
         return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(_POSTGRES_SCHEMES):
+            return value
+        if value.startswith(_SQLITE_PREFIX) and value.removeprefix(_SQLITE_PREFIX):
+            return value
+        raise ValueError("must start with postgresql:// (or postgres://), or be sqlite:///path/to/file")
 
     @field_validator("discord_api_base_url", "runcomfy_base_url", "novita_base_url", "ark_base_url")
     @classmethod
@@ -214,6 +282,13 @@ class Settings(BaseSettings):
             case ProviderName.ARK:
                 return self.ark_model_ids
 
+    @property
+    def discord_shards(self) -> tuple[int, ...] | None:
+        """The shards this process runs (all of them when no ids are named); None when unsharded."""
+        if self.discord_shard_count is None:
+            return None
+        return self.discord_shard_ids or tuple(range(self.discord_shard_count))
+
     def require_discord_token(self) -> SecretStr:
         """The bot token, or ConfigurationError naming DISCORD_TOKEN."""
         if self.discord_token is None or not self.discord_token.get_secret_value():
@@ -240,6 +315,7 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> Settings
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        secret = name.endswith(("_KEY", "_TOKEN"))
+        # DATABASE_URL may hold the database's password.
+        secret = name.endswith(("_KEY", "_TOKEN")) or name == "DATABASE_URL"
         shown = "" if secret else f" (got {first.get('input')!r})"
         raise ConfigurationError(f"{name}: {first['msg']}{shown}") from None

@@ -9,6 +9,10 @@ Two cheap guards keep strangers from making the bot poll: the URL carries a key 
 API key (without it: 403, before the body is read), and bodies are capped at `MAX_BODY_BYTES`. Answers are
 the same for a known and an unknown task, so the endpoint reveals nothing about jobs.
 
+With several processes on one database, the callback may reach a process that does not drive the job: the
+endpoint then also publishes the job's id as a job event (`bot.jobs.ports.JobEvents`), and the process
+holding the job's lease polls it at once.
+
 The endpoint is a route on the bot's one HTTP listener (`bot.listener.HttpListener`, next to `/healthz` and
 `/metrics`), on the aiohttp that discord.py already depends on.
 """
@@ -26,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 
 from bot.domain.models import Job, ProviderName
+from bot.jobs.ports import JobEvents
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +79,18 @@ class CallbackServer:
         provider: ProviderName,
         find_job: JobFinder,
         target: CallbackTarget,
+        events: JobEvents | None = None,
+        owner: str | None = None,
     ) -> None:
+        """Serve callbacks at `public_url`'s path; wake `target` (this process) and, through `events`, the
+        process that holds the job's lease wherever it runs (not for jobs `owner`, this process, holds)."""
         self._path = urlsplit(public_url).path or "/"
         self._key = key
         self._provider = provider
         self._find_job = find_job
         self._target = target
+        self._events = events
+        self._owner = owner
         self.woken = 0  # callbacks that woke a job, for logs and tests
 
     @property
@@ -110,6 +121,13 @@ class CallbackServer:
         if job is not None and job.state.is_active:
             # The body's status is not trusted: the poll re-reads the task from the provider.
             self._target.poll_now(job.id)
+            if self._events is not None and (self._owner is None or job.lease_owner != self._owner):
+                try:
+                    await self._events.publish(job.id)
+                except Exception:  # the holder polls on its own schedule anyway: only latency is lost
+                    log.warning(
+                        "job %s: could not pass the callback on to its process", job.id, exc_info=True
+                    )
             self.woken += 1
             log.info("job %s: callback for %s; polling now", job.id, task_id)
         return web.json_response({"ok": True})

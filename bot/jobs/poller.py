@@ -14,6 +14,10 @@ point and a new process resumes from the rows:
 - ownership: the poller drives only jobs whose lease it holds (`bot.jobs.ports`), renews all its leases in
   one statement every few seconds, and names itself in every transition, so two processes sharing a
   database never both drive one job; a dead process's leases expire and another process takes the jobs;
+- discovery (with `discover`): every third of a lease, and whenever a job event says jobs were freed, the
+  poller claims open jobs whose lease is free or expired (`JobStore.claim_due`) and adopts them, so a job
+  released by a clean stop or left by a dead process is taken over while this process runs. Job events
+  (`JobEvents`) also wake it for a job it holds when a provider's callback reached another process;
 - delivery: DELIVERING is recorded before a video is posted; a job found there first asks the notifier for
   its own earlier post and adopts it, so a kill between the upload and the next write never posts twice;
   DELIVERED is recorded as soon as the post returns, and cosmetic edits come after;
@@ -42,12 +46,12 @@ import httpx
 from bot import metrics
 from bot.domain.catalogue import Catalogue, ModelSpec
 from bot.domain.errors import DomainError
-from bot.domain.models import Job, JobState, ProviderName
+from bot.domain.models import Job, JobOrigin, JobState, ProviderName
 from bot.jobs.download import AddressPolicy, download_bytes, download_video
 from bot.jobs.errors import DeliveryError, FetchError, VideoDownloadError
 from bot.jobs.explain import describe_failure
 from bot.jobs.notifier import Notifier
-from bot.jobs.ports import JobStore
+from bot.jobs.ports import JobEvents, JobStore
 from bot.jobs.schedule import failure_delay, plan_next_check
 from bot.logs import job_fields
 from bot.providers.base import (
@@ -71,6 +75,8 @@ LAST_FRAME_MAX_BYTES = 30_000_000
 STOP_GRACE_S = 10.0
 #: Give up telling a requester how their job ended after this many failed attempts in a row.
 MAX_ANNOUNCE_ATTEMPTS = 12
+#: Jobs claimed per discovery statement (a round repeats it while it fills up).
+DISCOVER_BATCH = 100
 
 
 def new_owner_id() -> str:
@@ -99,8 +105,18 @@ class JobPoller:
         lease_s: float = DEFAULT_LEASE_S,
         clock: Callable[[], float] = time.time,
         download_policy: AddressPolicy = AddressPolicy.PUBLIC_HTTPS,
+        events: JobEvents | None = None,
+        discover: JobOrigin | None = None,
     ) -> None:
+        """Drive the jobs of `store` that `job_filter` accepts.
+
+        With `discover`, also claim and drive, while running, any open job of that origin whose lease is
+        free or expired (every job of it must pass `job_filter`); `events` wakes the poller across
+        processes and is told when its stop frees jobs.
+        """
         self._store = store
+        self._events = events
+        self._discover_origin = discover
         self._owner = owner or new_owner_id()
         self._lease_s = lease_s
         self._providers = providers
@@ -137,6 +153,9 @@ class JobPoller:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
+        self._discover_task: asyncio.Task[None] | None = None
+        self._discover_wake = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
         self._stopping = False
 
     @property
@@ -174,6 +193,8 @@ class JobPoller:
         """
         if self._loop_task is not None:
             raise RuntimeError("the poller is already running")
+        if self._discover_origin is not None:
+            return await self._start_discovering()
         now = self._clock()
         wanted = [job for job in await self._store.open_jobs() if self._job_filter(job)]
         taken = set(
@@ -193,6 +214,60 @@ class JobPoller:
             log.debug("poller resumed %d open job(s)", len(taken))  # the ready line says it
         return len(taken)
 
+    async def _start_discovering(self) -> int:
+        # Only the jobs this process can lease now: the others are another live process's, and discovery
+        # finds them here once they are freed (events) or their leases expire (every third of a lease).
+        taken = await self._discover()
+        self._loop_task = asyncio.create_task(self._run(), name="job-poller")
+        self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
+        self._discover_task = asyncio.create_task(self._discover_loop(), name="job-discovery")
+        if self._events is not None:
+            self._unsubscribe = self._events.subscribe(self._on_event)
+        return taken
+
+    async def _discover(self) -> int:
+        """Claim and schedule open jobs whose lease is free or expired; return how many were taken."""
+        taken = 0
+        while not self._stopping:
+            jobs = await self._store.claim_due(
+                self._owner, until=self.lease_until(), limit=DISCOVER_BATCH, origin=self._discover_origin
+            )
+            now = self._clock()
+            refused = [job.id for job in jobs if not self._job_filter(job)]
+            if refused:  # not this front end's after all: hand them straight back
+                await self._store.release_leases(self._owner, refused)
+            for job in jobs:
+                if job.id in refused:
+                    continue
+                taken += 1
+                self._note(job)
+                self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else now)
+            if len(jobs) < DISCOVER_BATCH:
+                break
+        return taken
+
+    async def _discover_loop(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._discover_wake.wait(), self._lease_s / 3)
+            self._discover_wake.clear()
+            try:  # (a stop meanwhile: `_discover` claims nothing)
+                taken = await self._discover()
+            except Exception:  # the next round tries again; the jobs wait in the store meanwhile
+                log.exception("could not look for jobs to take over; trying again")
+                continue
+            if taken:
+                log.info("took over %d job(s) left free or expired by another process", taken)
+
+    def _on_event(self, job_id: int | None) -> None:
+        """A job event: poll a job this process drives at once; anything else may be free work."""
+        if self._stopping:
+            return
+        if job_id is not None and (job_id in self._due or job_id in self._in_flight):
+            self.poll_now(job_id)
+        else:
+            self._discover_wake.set()
+
     def track(self, job: Job) -> None:
         """Start driving a job that was just submitted."""
         if self._job_filter(job):
@@ -207,6 +282,15 @@ class JobPoller:
         """Stop polling; let jobs that are mid-step finish (bounded), then hand every lease back."""
         self._stopping = True
         self._wake.set()
+        self._discover_wake.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._discover_task is not None:
+            self._discover_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._discover_task
+            self._discover_task = None
         if self._loop_task is not None:
             await self._loop_task
             self._loop_task = None
@@ -223,7 +307,14 @@ class JobPoller:
                 await self._renew_task
             self._renew_task = None
         # Another process (or the next start of this one) may take the jobs over at once.
-        await self._store.release_leases(self._owner)
+        released = await self._store.release_leases(self._owner)
+        if released and self._events is not None:
+            try:
+                await self._events.publish(None)  # tell the others now rather than at the next round
+            except Exception:  # they find the jobs at their next discovery round anyway
+                log.warning(
+                    "could not tell other processes that %d job(s) were freed", released, exc_info=True
+                )
 
     async def _renew_leases(self) -> None:
         # One statement renews every lease this process holds, however many jobs that is.
@@ -472,6 +563,8 @@ class JobPoller:
         until = self.lease_until()
         if await self._store.claim([job_id], self._owner, until=until):
             return replace(job, lease_owner=self._owner, lease_expires_at=until)
+        if self._discover_origin is not None:
+            return None  # another process drives it; discovery brings it back here if it is ever freed
         return self._look_again_at(job, now)
 
     def _look_again_at(self, job: Job, now: float) -> float:

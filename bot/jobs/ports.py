@@ -212,6 +212,26 @@ class JobStore(Protocol):
         """
         ...
 
+    async def claim_due(
+        self, owner: str, *, until: float, limit: int, origin: JobOrigin | None = None
+    ) -> list[Job]:
+        """Lease to `owner`, atomically, up to `limit` open jobs (of `origin`) whose lease is free or expired,
+        soonest due first; return them as leased.
+
+        How a process discovers work it did not start: jobs released by a clean stop, and those of a process
+        that died. Two owners claiming at once never get the same job, and a live lease is never taken.
+        """
+        ...
+
+    async def claim_stale_cards(
+        self, origin: JobOrigin, owner: str, *, finished_since: float, until: float
+    ) -> list[Job]:
+        """Lease to `owner` the jobs `stale_cards` would list whose lease is free or expired; return them.
+
+        So that one process, not every one that starts, repaints a card a crash left stale.
+        """
+        ...
+
     async def renew_leases(self, owner: str, *, until: float) -> int:
         """Extend every lease `owner` holds to `until`; return how many."""
         ...
@@ -349,11 +369,34 @@ class StateStore(Protocol):
         ...
 
 
+#: Called with a job's id when something happened to it elsewhere (a provider callback reached another
+#: process), or with None when jobs were freed (a clean stop released its leases) or events may have been
+#: missed (the listening connection was lost): then look for work.
+JobEventListener = Callable[[int | None], None]
+
+
+class JobEvents(Protocol):
+    """Wake-ups between the processes that share a database: cheap hints, never the source of truth.
+
+    A lost event costs latency only: every process also polls its jobs and looks for free ones on its own
+    schedule. SQLite (one process) delivers events in process; PostgreSQL over LISTEN/NOTIFY.
+    """
+
+    async def publish(self, job_id: int | None = None) -> None:
+        """Tell every process (this one included): `job_id` wants a look now; None: jobs were freed."""
+        ...
+
+    def subscribe(self, listener: JobEventListener) -> Callable[[], None]:
+        """Call `listener` on the event loop for every event from now on; return what unsubscribes it."""
+        ...
+
+
 @dataclass(frozen=True)
 class Stores:
-    """The stores of one backend, opened together; `close` closes the backend."""
+    """The stores of one backend, opened together; `close` closes the backend (events included)."""
 
     jobs: JobStore
     quota: QuotaStore
     state: StateStore
+    events: JobEvents
     close: Callable[[], Awaitable[None]]

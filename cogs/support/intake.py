@@ -37,6 +37,17 @@ INTERRUPTED = (
 )
 
 
+def serves_guild(bot: discord.Client, guild_id: int | None) -> bool:
+    """Whether this process receives that server's events (it runs the server's shard; direct messages are
+    shard 0's), so that a request from there was this process's own. Unsharded, every server is."""
+    count = bot.shard_count
+    if not count or count == 1:
+        return True
+    shard = 0 if guild_id is None else (guild_id >> 22) % count
+    shard_ids = getattr(bot, "shard_ids", None)  # AutoShardedBot's; None: every shard
+    return shard_ids is None or shard in shard_ids
+
+
 class Intake:
     """Requests between their acknowledgement and their job row, kept in the bot's state store."""
 
@@ -48,7 +59,7 @@ class Intake:
         """Remember the request while the block runs (the block stores it as a job, or raises)."""
         state = self._bot.runtime.state_store
         key = f"{PREFIX}{interaction.id}"
-        record = {"handle": reply_handle(interaction), "at": time.time()}
+        record = {"handle": reply_handle(interaction), "at": time.time(), "guild": interaction.guild_id}
         await state.put(key, json.dumps(record))
         try:
             yield
@@ -61,7 +72,8 @@ class Intake:
         state = self._bot.runtime.state_store
         handle = message_handle(message)
         key = f"{PREFIX}{handle}"
-        await state.put(key, json.dumps({"handle": handle, "at": time.time()}))
+        guild_id = message.guild.id if message.guild is not None else None
+        await state.put(key, json.dumps({"handle": handle, "at": time.time(), "guild": guild_id}))
         try:
             yield handle
         finally:
@@ -76,6 +88,8 @@ class Intake:
         answered = 0
         for key, value in await state.items(PREFIX):
             record = json.loads(value)
+            if not serves_guild(self._bot, record.get("guild")):
+                continue  # another process's request (another shard), perhaps still under way there
             if time.time() - float(record["at"]) < REPLY_WINDOW_S:
                 job = await self._bot.runtime.store.find_by_reply_handle(record["handle"])
                 # A stored job goes on (its ending will replace this answer); an unstored one cost nothing.

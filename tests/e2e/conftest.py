@@ -14,7 +14,13 @@ from bot.app import SeedanceBot, run_bot
 from bot.domain.models import ProviderName
 from bot.settings import Settings
 from tests.doubles.ark import ArkDouble
-from tests.doubles.discord_double import DiscordDouble, GuildSpec, HostedFile, InteractionHandle
+from tests.doubles.discord_double import (
+    DiscordDouble,
+    GuildSpec,
+    HostedFile,
+    InteractionHandle,
+    shard_of,
+)
 from tests.doubles.media import make_image
 from tests.doubles.novita import NovitaDouble
 from tests.doubles.runcomfy import RunComfyDouble
@@ -97,7 +103,15 @@ class BotHarness:
             run_bot(self.settings(), on_bot=built.set_result, handle_signals=False), name="bot"
         )
         self.bot = await asyncio.wait_for(built, 10)
-        bot, task, guild_ids = self.bot, self.task, [guild.id for guild in self.discord.guilds]
+        settings = self.bot.runtime.settings
+        shards, count = settings.discord_shards, settings.discord_shard_count
+        # A sharded bot only ever learns the guilds of its own shards.
+        guild_ids = [
+            guild.id
+            for guild in self.discord.guilds
+            if shards is None or count is None or shard_of(guild.id, count) in shards
+        ]
+        bot, task = self.bot, self.task
 
         async def guilds_known() -> bool:
             if task.done():

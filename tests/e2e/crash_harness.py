@@ -225,7 +225,9 @@ class BotProcess:
             if session is None:
                 return False
             guild_creates = sum(1 for event, _ in session.dispatched if event == "GUILD_CREATE")
-            return guild_creates >= len(discord.guilds)
+            # A sharded session is sent only its shard's guilds.
+            receives = getattr(session, "receives", lambda _guild_id: True)
+            return guild_creates >= sum(1 for guild in discord.guilds if receives(guild.id))
 
         waiter = asyncio.ensure_future(discord.wait_until(ready, timeout=timeout))
         exited = asyncio.ensure_future(self.process.wait())
