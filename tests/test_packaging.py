@@ -8,12 +8,14 @@ or an image that runs as root fails here rather than in a deployment.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs; the tests are outside mypy's files
@@ -189,6 +191,140 @@ def test_compose_runs_the_bot_with_its_data_volume_env_file_restart_and_health_c
     assert target == "/app/data", "the database lives in /app/data (DATABASE_PATH in the Dockerfile)"
     assert volume in compose["volumes"], "a named volume, declared, so data outlives the container"
     assert_probes_healthz(bot["healthcheck"]["test"])
+
+
+# --- compose.multi.yaml: PostgreSQL and two bot processes on shards 0 and 1 of 2 -------------------------
+
+#: Compose's variable forms this file may use: ${NAME}, ${NAME:?message}, ${NAME?message}.
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?:(?P<op>:?\?)(?P<message>[^}]*))?\}")
+#: What `.env` would hold for the interpolation tests (never a real secret).
+ENV_FILE = {"POSTGRES_PASSWORD": "pw0123456789abcdef"}
+SECRET_NAMES = ("PASSWORD", "_TOKEN", "_KEY", "DATABASE_URL")
+
+
+def load_compose(name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+MULTI = load_compose("compose.multi.yaml")
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """`value` as compose would pass it on; a `:?`/`?` variable unset (or empty, for `:?`) is an error."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, op = match["name"], match["op"]
+        found = env.get(name)
+        if (op == ":?" and not found) or (op == "?" and found is None):
+            raise LookupError(f"{name}: {match['message']}")
+        return found or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def bots(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run the bot image."""
+    return {name: s for name, s in compose["services"].items() if s.get("image") == "seedance-bot"}
+
+
+def test_compose_multi_runs_postgres_with_a_named_volume_a_tcp_health_check_and_the_password_from_env():
+    postgres = MULTI["services"]["postgres"]
+    image, _, tag = postgres["image"].partition(":")
+    assert image == "postgres", "the official image"
+    # A major pinned: `latest` moving to a new major would leave a data directory it cannot read.
+    assert re.fullmatch(r"\d+(\.\d+)?(-[a-z0-9]+)?", tag), postgres["image"]
+    volume, _, target = postgres["volumes"][0].partition(":")
+    assert target == "/var/lib/postgresql/data"
+    assert volume in MULTI["volumes"], "a named volume, declared, so the data outlives the container"
+    password = postgres["environment"]["POSTGRES_PASSWORD"]
+    assert _VARIABLE.fullmatch(password) and _VARIABLE.fullmatch(password)["op"] == ":?", (
+        "the password comes from .env, and compose refuses to start without one"
+    )
+    test = postgres["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"]
+    # Over TCP: the image's first-start set-up server answers on the unix socket only, and is not the one.
+    assert "--host=127.0.0.1" in test or ["-h", "127.0.0.1"] in [test[i : i + 2] for i in range(len(test))]
+    assert f"--username={postgres['environment']['POSTGRES_USER']}" in test
+    assert f"--dbname={postgres['environment']['POSTGRES_DB']}" in test
+    assert "ports" not in postgres, "the database is for the bots on the compose network only"
+
+
+def test_compose_multi_runs_two_bots_that_share_the_shards_and_only_one_runs_shard_zero():
+    services = bots(MULTI)
+    assert len(services) == 2
+    shards: list[int] = []
+    counts = set()
+    for service in services.values():
+        environment = service["environment"]
+        counts.add(environment["DISCORD_SHARD_COUNT"])
+        shards += [int(shard) for shard in environment["DISCORD_SHARD_IDS"].split(",")]
+    assert counts == {"2"}, "every process must agree on the shard count"
+    # Every shard run by exactly one process: shard 0 (the commands' sync) once, none left without a process.
+    assert sorted(shards) == [0, 1]
+
+
+def test_compose_multi_bots_use_the_database_service_once_it_is_healthy_with_their_own_health_checks():
+    postgres = MULTI["services"]["postgres"]["environment"]
+    for name, service in bots(MULTI).items():
+        assert service["build"] == ".", name
+        assert service["env_file"] == ".env", name
+        assert service["restart"] in {"unless-stopped", "always"}, name
+        assert service["depends_on"] == {"postgres": {"condition": "service_healthy"}}, name
+        assert_probes_healthz(service["healthcheck"]["test"])
+        url = urlsplit(interpolate(service["environment"]["DATABASE_URL"], ENV_FILE))
+        assert url.scheme == "postgresql", name
+        assert (url.hostname, url.port) == ("postgres", 5432), f"{name}: the compose service, by its name"
+        assert (url.username, url.password) == (postgres["POSTGRES_USER"], ENV_FILE["POSTGRES_PASSWORD"])
+        assert url.path == f"/{postgres['POSTGRES_DB']}", name
+        with pytest.raises(LookupError, match="POSTGRES_PASSWORD"):
+            interpolate(service["environment"]["DATABASE_URL"], {})
+
+
+def test_compose_multi_bot_environments_are_settings_the_bot_accepts(monkeypatch, tmp_path):
+    from bot.settings import load_settings
+    from bot.storage import is_postgres_url
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    runs = []
+    for service in bots(MULTI).values():
+        with monkeypatch.context() as patch:
+            for name in os.environ:
+                if name.startswith(("DISCORD_", "DATABASE_", "RUNCOMFY_")):
+                    patch.delenv(name)
+            patch.setenv("DISCORD_TOKEN", "token")
+            patch.setenv("RUNCOMFY_API_KEY", "key")
+            for name, value in service["environment"].items():
+                patch.setenv(name, interpolate(str(value), ENV_FILE))
+            settings = load_settings()
+        assert is_postgres_url(settings.database_url)
+        runs.append(settings.discord_shards)
+    assert sorted(runs) == [(0,), (1,)]
+
+
+def test_compose_files_hard_code_no_secret():
+    for name in ("compose.yaml", "compose.multi.yaml"):
+        compose = load_compose(name)
+        for service_name, service in compose["services"].items():
+            environment = service.get("environment", {})
+            assert isinstance(environment, dict), f"{name}: {service_name}: environment as a mapping"
+            for key, value in environment.items():
+                if not any(marker in key for marker in SECRET_NAMES):
+                    continue
+                # Whatever secret the value carries is a ${VARIABLE} from .env: without it, none is left.
+                without = _VARIABLE.sub("", str(value))
+                parts = urlsplit(without)
+                leftover = parts.password if "://" in without else without
+                assert not leftover, f"{name}: {service_name}: {key} hard-codes a secret"
+        assert "DISCORD_TOKEN=" not in (ROOT / name).read_text(encoding="utf-8")
+
+
+def test_compose_multi_is_its_own_project_so_it_never_mixes_with_the_single_process_one():
+    single = load_compose("compose.yaml")
+    assert MULTI.get("name"), "a project name of its own (else both files share the directory's name)"
+    assert set(MULTI["volumes"]).isdisjoint(single["volumes"])
+    single_bot = single["services"]["bot"]
+    for service in bots(MULTI).values():
+        assert service["build"] == single_bot["build"] and service["image"] == single_bot["image"]
 
 
 def test_ci_installs_from_the_dev_lock_and_ends_with_the_readme_test_command() -> None:
