@@ -37,6 +37,7 @@ from bot.jobs.quota import QuotaService
 from bot.listener import HealthChecks, HttpListener
 from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
+from bot.storage import describe_database
 from cogs.support.errors import answer_failure
 from cogs.support.intake import Intake
 from cogs.support.notifier import STALE_CARD_WINDOW_S, DiscordNotifier
@@ -296,7 +297,8 @@ class SeedanceBot(commands.Bot):
         return (
             f"ready: logged in as {self.user} in {len(self.guilds)} server(s); {self.shards_note()}"
             f"commands {commands_note}; "
-            f"provider(s) {providers}; database {settings.database_path.resolve()}; "
+            f"provider(s) {providers}; "
+            f"database {describe_database(settings.database_path, settings.database_url)}; "
             f"{self.resumed_jobs} job(s) resumed"
         )
 

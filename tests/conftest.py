@@ -91,3 +91,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "leaks_secret_on_purpose: the test logs a secret to prove no_secrets_in_logs sees it"
     )
+    # Here, not in tests/storage/conftest.py: a sub-directory's conftest is read after collection starts
+    # (on a clean run, too late for its own modules' marks).
+    config.addinivalue_line("markers", "postgres: the test needs a PostgreSQL server (tests/postgres.py)")

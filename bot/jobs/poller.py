@@ -116,6 +116,7 @@ class JobPoller:
         """
         self._store = store
         self._events = events
+        self._publishing: set[asyncio.Task[None]] = set()
         self._discover_origin = discover
         self._owner = owner or new_owner_id()
         self._lease_s = lease_s
@@ -275,8 +276,21 @@ class JobPoller:
             self._schedule(job.id, job.next_poll_at if job.next_poll_at is not None else self._clock())
 
     def poll_now(self, job_id: int) -> None:
-        """Look at a job at once (a provider callback said it changed)."""
+        """Look at a job at once (a provider callback said it changed, a member cancelled it). When another
+        process drives it, that process is told too (a job event), so it is looked at there at once."""
+        held_here = job_id in self._due or job_id in self._in_flight
         self._schedule(job_id, self._clock())
+        if not held_here and self._events is not None and not self._stopping:
+            task = asyncio.create_task(self._tell_the_others(job_id), name=f"job-event-{job_id}")
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _tell_the_others(self, job_id: int) -> None:
+        assert self._events is not None
+        try:
+            await self._events.publish(job_id)
+        except Exception:  # the holder still looks at the job at its next poll
+            log.exception("job %s: could not tell the process driving it to look now", job_id)
 
     async def stop(self) -> None:
         """Stop polling; let jobs that are mid-step finish (bounded), then hand every lease back."""

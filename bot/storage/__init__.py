@@ -9,6 +9,7 @@ from bot.jobs.ports import Stores
 from bot.storage.database import SqliteDatabase
 from bot.storage.jobs import LocalJobEvents, SqliteJobStore
 from bot.storage.postgres import open_postgres_stores
+from bot.storage.postgres.database import describe_url
 from bot.storage.quota import SqliteQuotaStore
 from bot.storage.state import SqliteStateStore
 
@@ -34,6 +35,16 @@ def sqlite_path(database_path: Path | str, database_url: str | None = None) -> P
     if database_url.startswith(_SQLITE_PREFIX) and database_url.removeprefix(_SQLITE_PREFIX):
         return Path(database_url.removeprefix(_SQLITE_PREFIX))
     raise ValueError("DATABASE_URL must start with postgresql:// or be sqlite:///path")
+
+
+def describe_database(database_path: Path | str, database_url: str | None = None) -> str:
+    """The database in use, as logs may show it: the SQLite file's path, or PostgreSQL's host, port and
+    database (never a password)."""
+    path = sqlite_path(database_path, database_url)
+    if path is None:
+        assert database_url is not None
+        return f"PostgreSQL {describe_url(database_url)}"
+    return str(path.resolve())
 
 
 async def open_stores(database_path: Path | str, *, database_url: str | None = None) -> Stores:

@@ -243,7 +243,9 @@ class SqliteJobStore:
         """Extend every lease `owner` holds to `until`; return how many."""
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ?", (until, owner)
+                # An announced ending needs nobody: its lease lapses instead of being renewed forever.
+                "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND announced_at IS NULL",
+                (until, owner),
             )
             return cursor.rowcount
 

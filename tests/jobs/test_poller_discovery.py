@@ -154,3 +154,29 @@ async def test_a_callback_at_another_process_wakes_the_job_s_owner(db_path, prov
         await owner.stop()
         await owner_stores.close()
         await other_stores.close()
+
+
+async def test_a_job_nudged_at_another_process_is_looked_at_by_its_owner_at_once(
+    db_path, provider, catalogue, http
+):
+    # A member cancels on the process that does not drive the job: its owner must see the change now,
+    # not at its next poll a minute later.
+    owner_stores, other_stores = await open_stores(db_path), await open_stores(db_path)
+    events = LocalJobEvents()
+    provider.script = [QUEUED]
+    options = {"poll_interval_s": 60.0, "lease_s": 60, "discover": JobOrigin.DISCORD, "events": events}
+    owner = make_poller(owner_stores.jobs, provider, catalogue, RecordingNotifier(), http, **options)
+    other = make_poller(other_stores.jobs, provider, catalogue, RecordingNotifier(), http, **options)
+    job = await queued_job(owner_stores.jobs, catalogue, provider)
+    try:
+        assert await owner.start() == 1
+        assert await other.start() == 0
+        await provider.wait_until(lambda: provider.status_calls[job.provider_job_id] == 1)
+        other.poll_now(job.id)
+        await provider.wait_until(lambda: provider.status_calls[job.provider_job_id] == 2, timeout=2)
+        assert (await owner_stores.jobs.get(job.id)).lease_owner == owner.owner
+    finally:
+        await other.stop()
+        await owner.stop()
+        await owner_stores.close()
+        await other_stores.close()

@@ -28,10 +28,6 @@ from tests.postgres import fresh_database, postgres_server  # noqa: F401 (a fixt
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "postgres: the test needs a PostgreSQL server (tests/postgres.py)")
-
-
 @dataclass
 class Process:
     """One process's connections to the test's database, and its stores."""

@@ -248,6 +248,17 @@ async def test_claims_take_free_expired_and_own_leases_but_not_live_ones(store, 
     assert await store.claim([], "me", until=1_200.0) == []
 
 
+async def test_a_job_whose_ending_was_announced_is_no_longer_renewed(store, clock):
+    running, ended = [(await store.create(new_job())).id for _ in range(2)]
+    await store.claim([running, ended], "me", until=1_030.0)
+    await store.transition(ended, JobState.FAILED, owner="me")
+    assert await store.renew_leases("me", until=1_090.0) == 2  # its ending still has to be told
+    await store.mark_announced(ended, owner="me")
+    # A long-running process must not renew every job it ever finished, every few seconds, for good.
+    assert await store.renew_leases("me", until=1_120.0) == 1
+    assert (await store.get(running)).lease_expires_at == 1_120.0
+
+
 async def test_owner_guarded_changes_apply_only_while_the_owner_holds_the_lease(store, clock):
     job = await store.create(new_job())
     await store.claim([job.id], "a", until=1_030.0)

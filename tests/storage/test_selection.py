@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ConfigurationError, load_settings
-from bot.storage import open_stores, sqlite_path
+from bot.storage import describe_database, open_stores, sqlite_path
 from bot.storage.jobs import SqliteJobStore
 from bot.storage.postgres import PostgresJobStore
 from tests.postgres import fresh_database
@@ -75,3 +75,9 @@ async def test_a_postgres_url_opens_postgres_stores(postgres_server, tmp_path):
         finally:
             await stores.close()
     assert not (tmp_path / "unused.sqlite3").exists()
+
+
+def test_the_ready_line_names_the_database_without_its_password(tmp_path):
+    url = "postgresql://seedance:s3cret-pass@db.internal:5433/bots"
+    assert describe_database(tmp_path / "unused.sqlite3", url) == "PostgreSQL db.internal:5433/bots"
+    assert describe_database(tmp_path / "bot.sqlite3") == str((tmp_path / "bot.sqlite3").resolve())

@@ -256,7 +256,10 @@ class PostgresJobStore:
     async def renew_leases(self, owner: str, *, until: float) -> int:
         """Extend every lease `owner` holds to `until`; return how many."""
         return await self._db.execute(
-            "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2", until, owner
+            # An announced ending needs nobody: its lease lapses instead of being renewed forever.
+            "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND announced_at IS NULL",
+            until,
+            owner,
         )
 
     async def release_leases(self, owner: str, job_ids: Sequence[int] | None = None) -> int:
