@@ -1,10 +1,13 @@
 """Errors of the domain layer: bad input a member can fix.
 
 Every error here carries a message that is safe and useful to show to the member as it is: what was wrong,
-what is allowed, with numbers.
+what is allowed, with numbers. A message may be a `Text` (an English template with its values), which the
+front end says in the member's language; `message` is always the English sentence.
 """
 
 from __future__ import annotations
+
+from bot.domain.text import Text
 
 
 class DomainError(Exception):
@@ -12,9 +15,10 @@ class DomainError(Exception):
 
     code: str = "invalid"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Text) -> None:
+        self.text = message if isinstance(message, Text) else Text.verbatim(message)
+        self.message = str(self.text)
+        super().__init__(self.message)
 
 
 class InvalidRequestError(DomainError):
@@ -50,7 +54,7 @@ class InvalidPromptError(InvalidRequestError):
 class InvalidImageError(DomainError):
     """An image cannot be used as a frame; `code` says which rule it broke."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str | Text, *, code: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -58,7 +62,7 @@ class InvalidImageError(DomainError):
 class InvalidMediaError(DomainError):
     """A reference video or audio clip cannot be used; `code` says which rule it broke."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str | Text, *, code: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -66,6 +70,6 @@ class InvalidMediaError(DomainError):
 class MediaProcessingError(DomainError):
     """A video cannot be fitted, joined or have its last frame taken (transcode.py); `code` says why."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str | Text, *, code: str) -> None:
         super().__init__(message)
         self.code = code

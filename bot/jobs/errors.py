@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from bot.domain.text import Text
+
 
 class JobError(Exception):
     """Base of every expected jobs-layer error."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Text) -> None:
+        self.text = message if isinstance(message, Text) else Text.verbatim(message)
+        self.message = str(self.text)
+        super().__init__(self.message)
 
 
 class JobNotFoundError(JobError):
