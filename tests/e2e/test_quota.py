@@ -44,6 +44,8 @@ async def test_the_daily_credit_limit_names_usage_and_reset_before_anything_is_p
     harness.overrides["quota_credits_per_day"] = 9  # a default video is 5 s at 480p: 5 credits
     await harness.start()
     assert "Started video #1" in (await animate(harness)).content
+    downloads = len(discord.cdn_downloads)
+    assert downloads >= 1  # the accepted request fetched its image (and the provider its re-posted copy)
     posted = len(public_bot_posts(discord))
 
     refused = await animate(harness)
@@ -53,7 +55,7 @@ async def test_the_daily_credit_limit_names_usage_and_reset_before_anything_is_p
     assert "<t:" in refused.content  # when it frees up, in the member's own time zone
     assert len(public_bot_posts(discord)) == posted
     assert runcomfy.submit_count == 1
-    assert not any(r.path.startswith("/attachments/") and r.status == 200 for r in discord.requests[-5:])
+    assert len(discord.cdn_downloads) == downloads  # the refused one downloaded nothing
 
 
 async def test_videos_at_a_time_and_quota_lists_the_running_one(harness, discord, runcomfy):

@@ -243,6 +243,8 @@ class DiscordDouble(RestApi):
         self._messages: dict[int, StoredMessage] = {}
         self._channel_messages: defaultdict[int, list[StoredMessage]] = defaultdict(list)
         self._files: dict[int, HostedFile] = {}
+        #: Every file the CDN served, in order (a test can prove a refused request downloaded nothing).
+        self.cdn_downloads: list[HostedFile] = []
         self._commands: defaultdict[int | None, dict[int, dict[str, Any]]] = defaultdict(dict)
         self._command_creates: Counter[int | None] = Counter()
         self._interactions_by_id: dict[int, InteractionHandle] = {}
@@ -1203,6 +1205,7 @@ class DiscordDouble(RestApi):
             or hosted.filename != request.match_info["filename"]
         ):
             return not_found
+        self.cdn_downloads.append(hosted)
         return web.Response(body=hosted.data, headers={"Content-Type": hosted.content_type})
 
     # ------------------------------------------------------------------ gateway
