@@ -28,9 +28,13 @@ from bot.domain.catalogue import Catalogue
 from bot.domain.errors import DomainError
 from bot.domain.models import JobOrigin, ProviderName
 from bot.domain.quota import MemberLimits, ServerRules
+from bot.i18n import Language
+from bot.i18n.commands import CommandTranslator
+from bot.jobs.audit import Auditor
 from bot.jobs.callbacks import CallbackServer, callback_key, callback_url_with_key
 from bot.jobs.defaults import DefaultsService
 from bot.jobs.eta import EtaService
+from bot.jobs.languages import MemberLanguages
 from bot.jobs.poller import JobPoller
 from bot.jobs.ports import QuotaStore
 from bot.jobs.quota import QuotaService
@@ -38,6 +42,7 @@ from bot.listener import HealthChecks, HttpListener
 from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
 from bot.storage import describe_database
+from cogs.support.audit import DiscordAuditSink
 from cogs.support.errors import answer_failure
 from cogs.support.intake import Intake
 from cogs.support.notifier import STALE_CARD_WINDOW_S, DiscordNotifier
@@ -75,6 +80,23 @@ def build_quota_service(settings: Settings, store: QuotaStore, catalogue: Catalo
         ),
         server_defaults=ServerRules(credits_per_day=settings.quota_server_credits_per_day),
     )
+
+
+def build_auditor(client: discord.Client, runtime: Runtime, quota: QuotaService | None) -> Auditor:
+    """The moderators' audit channel: job lines through the poller and service, budget alerts on admission."""
+
+    async def rules_for(guild_id: int) -> ServerRules:
+        return (await runtime.quota_store.config(guild_id)).rules
+
+    auditor = Auditor(
+        rules_for,
+        runtime.state_store,
+        DiscordAuditSink(client),
+        model_names={spec.key: spec.display_name for spec in runtime.catalogue},
+    )
+    if quota is not None:
+        quota.add_admission_listener(auditor.admitted)
+    return auditor
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -172,6 +194,9 @@ class SeedanceBot(commands.Bot):
         self.notifier = DiscordNotifier(self, retry_deadline_s=settings.discord_retry_s)
         self.intake = Intake(self)
         self.member_defaults = DefaultsService(runtime.state_store, runtime.catalogue)
+        #: Each member's last known language, for the posts that are not answers to an interaction.
+        self.languages = MemberLanguages(runtime.state_store)
+        self.auditor = build_auditor(self, runtime, quota)
         self.jobs, self.poller = build_job_engine(
             runtime,
             self.notifier,
@@ -180,6 +205,7 @@ class SeedanceBot(commands.Bot):
             callback_url=callback_url_for(settings),
             defaults=self.member_defaults,
             discover=JobOrigin.DISCORD,
+            audit=self.auditor,
         )
         self.callbacks = build_callback_server(runtime, self.poller)
         self.listener = build_http_listener(self)
@@ -212,6 +238,23 @@ class SeedanceBot(commands.Bot):
         """No text commands: a message that mentions the bot is a video request (cogs/mentions.py), not a
         command to look up (commands.Bot would log a CommandNotFound for every one)."""
 
+    async def on_interaction(self, interaction: discord.Interaction, /) -> None:
+        """Remember the member's language (Discord reports it with every interaction) for later posts."""
+        try:
+            await self.languages.remember(interaction.user.id, interaction.locale)
+        except Exception:  # a courtesy: the posts fall back to the server's language
+            log.exception("could not remember the language of member %s", interaction.user.id)
+
+    async def post_language(self, user_id: int | None, guild_id: int | None) -> Language:
+        """The language of a post outside an interaction (about a member's request, or none: `user_id`
+        None): the member's last known one, else the one a moderator set for the server
+        (/seedance-admin language), else the server's preferred locale, else English. Why in that order:
+        `bot.jobs.languages`."""
+        guild = self.get_guild(guild_id) if guild_id is not None else None
+        return await self.languages.for_post(
+            user_id, guild.preferred_locale if guild is not None else None, guild_id=guild_id
+        )
+
     def model_name(self, model_key: str) -> str:
         """A model's display name, or its key when it is no longer in the catalogue."""
         try:
@@ -221,6 +264,8 @@ class SeedanceBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Load the cogs, resume every job, and sync commands when they changed."""
+        # Before the sync (it asks for the localizations) and on every process (autocomplete asks too).
+        await self.tree.set_translator(CommandTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         interrupted = (
@@ -313,7 +358,14 @@ class SeedanceBot(commands.Bot):
         guild = discord.Object(id=dev_guild_id) if dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        # What tree.sync will send, localizations included: a changed translation is a changed command.
+        translator = self.tree.translator
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else command.to_dict(self.tree)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"command_hash:{self.application_id}:{guild.id if guild else 'global'}"
         if await self.state_store.get(key) == digest:

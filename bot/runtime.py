@@ -12,6 +12,7 @@ from bot.domain.catalogue import Catalogue, catalogue_for
 from bot.domain.errors import DomainError
 from bot.domain.images import MEGABYTE
 from bot.domain.models import Job, JobOrigin, ProviderName
+from bot.jobs.audit import JobAudit
 from bot.jobs.download import download_policy
 from bot.jobs.memory import MediaMemory
 from bot.jobs.notifier import Notifier
@@ -110,12 +111,14 @@ def build_job_engine(
     callback_url: str | None = None,
     defaults: OptionDefaults | None = None,
     discover: JobOrigin | None = None,
+    audit: JobAudit | None = None,
 ) -> tuple[JobService, JobPoller]:
     """The poller and the service every front end drives jobs with, sharing one lease owner.
 
     The poller drives the jobs `job_filter` accepts (each front end its own) and tells `notifier`; the
     service creates jobs leased to the same owner, so the process that starts a job also drives it. With
-    `discover`, the poller also takes over free or expired jobs of that origin while it runs.
+    `discover`, the poller also takes over free or expired jobs of that origin while it runs. `audit` hears
+    of every job started and ended (the moderators' audit channel).
     """
     settings = runtime.settings
     poller = JobPoller(
@@ -133,6 +136,7 @@ def build_job_engine(
         download_policy=download_policy(settings),
         events=runtime.events,
         discover=discover,
+        audit=audit,
     )
     service = JobService(
         runtime.store,
@@ -146,6 +150,7 @@ def build_job_engine(
         lease_s=poller.lease_s,
         defaults=defaults,
         memory=MediaMemory.within(settings.image_memory_mb * MEGABYTE or None),
+        audit=audit,
     )
     return service, poller
 

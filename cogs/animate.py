@@ -24,6 +24,7 @@ from bot.domain.models import (
     MediaSlot,
     ServiceTier,
 )
+from bot.domain.text import Text
 from bot.jobs.errors import JobError
 from bot.jobs.service import InputFile
 from cogs.embeds import member_of
@@ -212,8 +213,10 @@ class AnimateCog(commands.Cog):
         )
         if REFERENCE_MODEL_KEY not in self.bot.runtime.catalogue.keys:
             raise AnimateRefusedError(
-                "/video needs Seedance 2.0 Pro, which none of this bot's video services offers. "
-                "The bot's owner can add RunComfy or ModelArk."
+                Text(
+                    "/video needs Seedance 2.0 Pro, which none of this bot's video services offers. "
+                    "The bot's owner can add RunComfy or ModelArk."
+                )
             )
         await self._start(interaction, REFERENCE_MODEL_KEY, options, inputs)
 

@@ -18,6 +18,9 @@ from discord.ext import commands
 from bot.domain.errors import OptionValueError
 from bot.domain.models import FIRST_FRAME
 from bot.domain.option_words import parse_option_words, split_option_words
+from bot.domain.text import Text
+from bot.i18n import Translator, for_locale
+from bot.presentation import ENGLISH
 from cogs.support.errors import answer_failure
 from cogs.support.forms import ImageForm, ImageForms
 from cogs.support.requests import MemberRequest, answer_started, start_from_interaction
@@ -32,25 +35,35 @@ PROMPT_FIELD_MAX = 4000
 
 
 class AnimateImageForm(discord.ui.Modal, title="Animate image"):
-    """The form: prompt, duration, and any other option as words."""
+    """The form: prompt, duration, and any other option as words, labelled in the member's language."""
 
-    prompt: discord.ui.TextInput[AnimateImageForm] = discord.ui.TextInput(
-        label="What should happen in the video?",
-        custom_id="prompt",
-        style=discord.TextStyle.paragraph,
-        max_length=PROMPT_FIELD_MAX,
-        placeholder="The boats rock gently as the sun rises",
-    )
-    duration: discord.ui.TextInput[AnimateImageForm] = discord.ui.TextInput(
-        label="Seconds (optional)", custom_id="duration", required=False, max_length=3, placeholder="5"
-    )
-    more: discord.ui.TextInput[AnimateImageForm] = discord.ui.TextInput(
-        label="More options (optional)",
-        custom_id="more",
-        required=False,
-        max_length=200,
-        placeholder="model:2.0 ratio:9:16 resolution:720p audio:off",
-    )
+    def __init__(self, *, custom_id: str, tr: Translator = ENGLISH) -> None:
+        super().__init__(title=tr.text(Text("Animate image")), custom_id=custom_id)
+        # Made per form, not once on the class: each member's form carries their language's words.
+        self.prompt: discord.ui.TextInput[AnimateImageForm] = discord.ui.TextInput(
+            label=tr.text(Text("What should happen in the video?")),
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            max_length=PROMPT_FIELD_MAX,
+            placeholder=tr.text(Text("The boats rock gently as the sun rises")),
+        )
+        self.duration: discord.ui.TextInput[AnimateImageForm] = discord.ui.TextInput(
+            label=tr.text(Text("Seconds (optional)")),
+            custom_id="duration",
+            required=False,
+            max_length=3,
+            placeholder="5",
+        )
+        # The options' own words (`ratio:9:16`) are what the member types in any language: kept as they are.
+        self.more: discord.ui.TextInput[AnimateImageForm] = discord.ui.TextInput(
+            label=tr.text(Text("More options (optional)")),
+            custom_id="more",
+            required=False,
+            max_length=200,
+            placeholder="model:2.0 ratio:9:16 resolution:720p audio:off",
+        )
+        for field in (self.prompt, self.duration, self.more):
+            self.add_item(field)
 
 
 def _field(interaction: discord.Interaction, name: str) -> str:
@@ -94,7 +107,10 @@ class AnimateImageCog(commands.Cog):
             user_id=interaction.user.id,
             opened_at=time.time(),
         )
-        modal = AnimateImageForm(custom_id=f"seedance:animate-image:{await self.forms.remember(form)}")
+        modal = AnimateImageForm(
+            custom_id=f"seedance:animate-image:{await self.forms.remember(form)}",
+            tr=for_locale(interaction.locale),
+        )
         await interaction.response.send_modal(modal)
         modal.stop()  # the submit is handled by custom id below, restart or not: no form held in memory
 
@@ -119,12 +135,17 @@ class AnimateImageCog(commands.Cog):
         leftover, _ = split_option_words(more)
         if leftover:
             raise OptionValueError(
-                f"I couldn't read “{leftover}” in More options: write options as words like "
-                "`ratio:9:16 audio:off`."
+                Text(
+                    "I couldn't read “{words}” in More options: write options as words like "
+                    "`ratio:9:16 audio:off`.",
+                    words=leftover,
+                )
             )
         seconds = duration.strip().lower().removesuffix("s").strip()
         if seconds and not seconds.isdigit():
-            raise OptionValueError(f"“{duration.strip()}” is not a number of seconds: write it like `8`.")
+            raise OptionValueError(
+                Text("“{words}” is not a number of seconds: write it like `8`.", words=duration.strip())
+            )
         words = f"{prompt}\n{more}".strip() + (f" duration:{seconds}" if seconds else "")
         parsed = parse_option_words(words, self.bot.runtime.catalogue)
         request = MemberRequest(

@@ -1,4 +1,8 @@
-"""Rendering plain presentation data as Discord embeds, and answering privately."""
+"""Rendering plain presentation data as Discord embeds, and answering privately.
+
+The words themselves — cards, posts, private answers, in the reader's language — are written once, in
+`bot.presentation`; this module only turns them into Discord objects.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import logging
 import discord
 
 from bot.domain.models import Job
+from bot.domain.text import Text
 from bot.jobs.errors import JobError
 from bot.jobs.quota import Member
 from bot.presentation import Card
+from bot.presentation import message_link as message_link  # noqa: PLC0414 - the cogs take it from here
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +33,12 @@ def card_embed(card: Card, *, thumbnail_url: str | None = None) -> discord.Embed
     return embed
 
 
-def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
-    """The jump link of a message, when all its ids are known."""
-    if channel_id is None or message_id is None:
-        return None
-    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
-
-
 def video_link(job: Job) -> str | None:
     """The jump link of a delivered job's video post (in its thread, or its channel when it had none)."""
     ref = job.delivery_ref
     if ref is None or not ref.isdigit():
         return None
     return message_link(job.requester.guild_id, job.thread_id or job.requester.channel_id, int(ref))
-
-
-def started_text(job: Job) -> str:
-    """The member's private answer once their job started: where the video will appear."""
-    where = f"in <#{job.thread_id}>" if job.thread_id else "in this channel"
-    link = message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
-    return f"Started video #{job.id}. It will be posted {where} when it is ready: {link}"
 
 
 async def reply_privately(
@@ -86,7 +78,7 @@ class GuildOnlyError(JobError):
 def member_of(interaction: discord.Interaction) -> Member:
     """The member behind an interaction: their roles and the channel, in the interaction's server."""
     if interaction.guild_id is None:
-        raise GuildOnlyError("This command works in servers only.")
+        raise GuildOnlyError(Text("This command works in servers only."))
     roles = interaction.user.roles if isinstance(interaction.user, discord.Member) else []
     return Member(
         guild_id=interaction.guild_id,

@@ -13,6 +13,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.models import Job
+from bot.domain.text import Text
+from bot.i18n import for_locale
 from bot.presentation import history_card
 from cogs.embeds import card_embed, member_of, reply_privately, video_link
 from cogs.support.errors import answer_failure
@@ -64,9 +66,8 @@ class HistoryCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         embeds, view = await self._page(interaction, 0)
         if not embeds:
-            await reply_privately(
-                interaction, "You have no finished videos here yet. Start one with /animate."
-            )
+            sentence = Text("You have no finished videos here yet. Start one with /animate.")
+            await reply_privately(interaction, for_locale(interaction.locale).text(sentence))
             return
         await interaction.followup.send(embeds=embeds, view=view, ephemeral=True)
 
@@ -84,18 +85,21 @@ class HistoryCog(commands.Cog):
         self, interaction: discord.Interaction, page: int
     ) -> tuple[list[discord.Embed], discord.ui.View]:
         member = member_of(interaction)
+        tr = for_locale(interaction.locale)
         jobs, more = await self.bot.jobs.past_videos(
             member.user_id, member.guild_id, page=page, per_page=PER_PAGE
         )
         thumbnails = await asyncio.gather(*(self._first_frame_url(job) for job in jobs))
         embeds = []
         for job, thumbnail in zip(jobs, thumbnails, strict=True):
-            embed = card_embed(history_card(job, self.bot.model_name(job.model)), thumbnail_url=thumbnail)
+            card = history_card(job, self.bot.model_name(job.model), tr)
+            embed = card_embed(card, thumbnail_url=thumbnail)
             embed.url = video_link(job)
             embeds.append(embed)
         view = discord.ui.View(timeout=None)
-        view.add_item(HistoryPage(max(page - 1, 0), "◀ Newer", disabled=page == 0))
-        view.add_item(HistoryPage(page + 1, "Older ▶", disabled=not more))
+        newer, older = tr.text(Text("Newer")), tr.text(Text("Older"))
+        view.add_item(HistoryPage(max(page - 1, 0), f"◀ {newer}", disabled=page == 0))
+        view.add_item(HistoryPage(page + 1, f"{older} ▶", disabled=not more))
         return embeds, view
 
     async def _first_frame_url(self, job: Job) -> str | None:

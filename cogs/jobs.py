@@ -9,7 +9,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.models import Job, JobState
-from bot.presentation import job_line, progress_text, status_card, truncate
+from bot.domain.text import Text
+from bot.i18n import Translator, for_locale
+from bot.presentation import job_line, localized_progress_text, localized_status_card, truncate
 from cogs.embeds import card_embed, message_link, reply_privately, video_link
 from cogs.support.result_buttons import card_view, result_view
 
@@ -24,10 +26,10 @@ def _link(job: Job) -> str | None:
     return message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
 
 
-def _choice(job: Job) -> app_commands.Choice[int]:
+def _choice(tr: Translator, job: Job) -> app_commands.Choice[int]:
     prompt = " ".join(job.request.prompt.split())
     return app_commands.Choice(
-        name=truncate(f"#{job.id} · {progress_text(job)} · {prompt}", 100), value=job.id
+        name=truncate(f"#{job.id} · {localized_progress_text(tr, job)} · {prompt}", 100), value=job.id
     )
 
 
@@ -41,15 +43,20 @@ class JobsCog(commands.Cog):
     async def jobs(self, interaction: discord.Interaction) -> None:
         """Your recent videos and where they stand."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        tr = for_locale(interaction.locale)
         jobs = await self.bot.jobs.recent_jobs(
             interaction.user.id, guild_id=interaction.guild_id, limit=RECENT_JOBS
         )
         if not jobs:
-            await reply_privately(interaction, "You have no videos here yet. Start one with /animate.")
+            await reply_privately(
+                interaction, tr.text(Text("You have no videos here yet. Start one with /animate."))
+            )
             return
-        lines = "\n".join(job_line(job, _link(job)) for job in jobs)
-        embed = discord.Embed(title="Your recent videos", description=truncate(lines, 4096), colour=0x3B82F6)
-        embed.set_footer(text="/job <id> for details · /cancel <id> while queued")
+        lines = "\n".join(job_line(job, _link(job), tr) for job in jobs)
+        embed = discord.Embed(
+            title=tr.text(Text("Your recent videos")), description=truncate(lines, 4096), colour=0x3B82F6
+        )
+        embed.set_footer(text=tr.text(Text("/job <id> for details · /cancel <id> while queued")))
         await reply_privately(interaction, embed=embed)
 
     @app_commands.command(name="job", description="Details of one of your videos")
@@ -58,14 +65,15 @@ class JobsCog(commands.Cog):
     async def job(self, interaction: discord.Interaction, job_id: int) -> None:
         """Details of one of your videos."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        tr = for_locale(interaction.locale)
         job = await self.bot.jobs.get_own(job_id, interaction.user.id)
-        embed = card_embed(status_card(job, self.bot.model_name(job.model)))
+        embed = card_embed(localized_status_card(tr, job, self.bot.model_name(job.model)))
         embed.url = video_link(job) or _link(job)
         # The same buttons as on the job's result or card, so a member can act on it from here.
         view = (
-            result_view(job, self.bot.runtime.catalogue)
+            result_view(job, self.bot.runtime.catalogue, tr=tr)
             if job.state is JobState.DELIVERED
-            else card_view(job)
+            else card_view(job, tr=tr)
         )
         await reply_privately(interaction, embed=embed, view=view)
 
@@ -76,9 +84,8 @@ class JobsCog(commands.Cog):
         """Cancel one of your videos while it is still queued."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         cancelled = await self.bot.jobs.cancel(job_id, interaction.user.id)
-        await reply_privately(
-            interaction, f"Cancelled video #{cancelled.id}. Nothing more will be made for it."
-        )
+        sentence = Text("Cancelled video #{id}. Nothing more will be made for it.", id=str(cancelled.id))
+        await reply_privately(interaction, for_locale(interaction.locale).text(sentence))
 
     @job.autocomplete("job_id")
     async def _any_own_job(
@@ -105,7 +112,8 @@ class JobsCog(commands.Cog):
             if (not active_only or not job.state.is_final)
             and (not typed or typed in str(job.id) or typed in job.request.prompt.lower())
         ]
-        return [_choice(job) for job in matching[:AUTOCOMPLETE_LIMIT]]
+        tr = for_locale(interaction.locale)
+        return [_choice(tr, job) for job in matching[:AUTOCOMPLETE_LIMIT]]
 
 
 async def setup(bot: SeedanceBot) -> None:

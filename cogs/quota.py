@@ -1,4 +1,10 @@
-"""/quota for members; /seedance-admin for moderators: limits, budget, channels, bans, words, usage, jobs."""
+"""/quota for members; /seedance-admin for moderators: limits, budget, channels, bans, words, usage, jobs, and
+the language of the server's public posts.
+
+Every answer is in the language of the one who asked (`interaction.locale`): /quota in the member's,
+/seedance-admin in the moderator's. The moderators' command and option names stay English, as Discord's own
+server settings are where moderators work; their descriptions are translated (catalogue `commands`).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,14 @@ from bot.domain.quota import (
     MemberLimits,
     ServerRules,
     day_start,
-    describe_limits,
-    describe_rules,
+    limit_fields,
     next_day_start,
+    rule_fields,
 )
+from bot.domain.text import Text, Value
+from bot.i18n import Language, Translator, for_locale
 from bot.jobs.errors import JobError
+from bot.jobs.ports import UsageRow
 from bot.jobs.quota import Member, QuotaService
 from bot.presentation import job_line, timestamp, truncate
 from cogs.embeds import member_of, message_link, reply_privately
@@ -38,18 +47,40 @@ class ModeratorOnlyError(JobError):
     """A moderator command run by someone without Manage Server, or aimed outside their server."""
 
 
-def _rules_embed(title: str, rules: ServerRules) -> discord.Embed:
-    embed = discord.Embed(title=title, colour=0x3B82F6)
-    for name, value in describe_rules(rules):
-        embed.add_field(name=name, value=value)
+#: The languages a moderator can choose for public posts, each named in itself (as Discord's own language
+#: menu names them), and "automatic": none set.
+LANGUAGE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("English", Language.ENGLISH.value),
+    ("Français", Language.FRENCH.value),
+    ("Deutsch", Language.GERMAN.value),
+    ("Italiano", Language.ITALIAN.value),
+    ("Español", Language.SPANISH.value),
+    ("Português do Brasil", Language.BRAZILIAN_PORTUGUESE.value),
+    ("日本語", Language.JAPANESE.value),
+    ("简体中文", Language.SIMPLIFIED_CHINESE.value),
+    ("Automatic", "automatic"),
+)
+
+
+def _rules_embed(tr: Translator, title: Text, rules: ServerRules) -> discord.Embed:
+    embed = discord.Embed(title=tr.text(title), colour=0x3B82F6)
+    for name, value in rule_fields(rules):
+        embed.add_field(name=tr.text(name), value=tr.text(value))
     return embed
 
 
-def _limits_embed(title: str, limits: MemberLimits, rules: ServerRules | None = None) -> discord.Embed:
-    embed = discord.Embed(title=title, colour=0x3B82F6)
-    for name, value in describe_limits(limits, rules):
-        embed.add_field(name=name, value=value)
+def _limits_embed(
+    tr: Translator, title: Text, limits: MemberLimits, rules: ServerRules | None = None
+) -> discord.Embed:
+    embed = discord.Embed(title=tr.text(title), colour=0x3B82F6)
+    for name, value in limit_fields(limits, rules):
+        embed.add_field(name=tr.text(name), value=tr.text(value))
     return embed
+
+
+def language_name(language: Language, tr: Translator) -> str:
+    """`language` as the reader's language names it ("allemand" to a French reader), by Babel."""
+    return language.babel.get_display_name(tr.language.babel) or language.value
 
 
 def _require_moderator(interaction: discord.Interaction) -> None:
@@ -81,7 +112,7 @@ class QuotaCog(commands.Cog):
         """The quota service (always present in the Discord bot)."""
         quota = self.bot.jobs.quota
         if quota is None:
-            raise ModeratorOnlyError("Quotas are not enabled on this bot.")
+            raise ModeratorOnlyError(Text("Quotas are not enabled on this bot."))
         return quota
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -98,22 +129,43 @@ class QuotaCog(commands.Cog):
     async def quota_command(self, interaction: discord.Interaction) -> None:
         """What you have left today and this month."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        tr = for_locale(interaction.locale)
         member = member_of(interaction)
         overview = await self.quota.overview(member)
         limits, usage = overview.limits, overview.usage
-        embed = discord.Embed(title="Your Seedance quota here", colour=0x3B82F6)
+        embed = discord.Embed(title=tr.text(Text("Your Seedance quota here")), colour=0x3B82F6)
         if limits.credits_per_day is not None:
             left = max(0, limits.credits_per_day - usage.member_credits_today)
-            resets = timestamp(next_day_start(usage.now))
             embed.add_field(
-                name="Today", value=f"{left} of {limits.credits_per_day} credits left · resets {resets}"
+                name=tr.text(Text("Today")),
+                value=tr.text(
+                    Text(
+                        "{left} of {limit} credits left · resets {when}",
+                        left=left,
+                        limit=limits.credits_per_day,
+                        when=timestamp(next_day_start(usage.now)),
+                    )
+                ),
             )
         if limits.credits_per_30_days is not None:
             left = max(0, limits.credits_per_30_days - usage.member_credits_30_days)
-            embed.add_field(name="Last 30 days", value=f"{left} of {limits.credits_per_30_days} credits left")
-        running = f"{usage.member_active_jobs}"
-        if limits.concurrent_jobs is not None:
-            running += f" of {limits.concurrent_jobs} at a time"
+            embed.add_field(
+                name=tr.text(Text("Last 30 days")),
+                value=tr.text(
+                    Text("{left} of {limit} credits left", left=left, limit=limits.credits_per_30_days)
+                ),
+            )
+        running = (
+            tr.number(usage.member_active_jobs)
+            if limits.concurrent_jobs is None
+            else tr.text(
+                Text(
+                    "{active} of {limit} at a time",
+                    active=usage.member_active_jobs,
+                    limit=limits.concurrent_jobs,
+                )
+            )
+        )
         active = [
             job
             for job in await self.bot.jobs.recent_jobs(member.user_id, guild_id=member.guild_id, limit=25)
@@ -122,15 +174,26 @@ class QuotaCog(commands.Cog):
         if active:
             running += "\n" + "\n".join(
                 job_line(
-                    job, message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
+                    job,
+                    message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id),
+                    tr,
                 )
                 for job in active
             )
-        embed.add_field(name="Videos in progress", value=truncate(running, 1024), inline=False)
-        for name, value in describe_limits(limits):
-            if name.startswith(("Allowed", "Max", "Cooldown")):
-                embed.add_field(name=name, value=value)
-        embed.set_footer(text="Credits per second of video:\n" + "\n".join(self._rates()))
+        embed.add_field(name=tr.text(Text("Videos in progress")), value=truncate(running, 1024), inline=False)
+        # The caps on one video, where set (credits and videos at once are shown above).
+        caps = {
+            "Wait between videos": limits.cooldown_s,
+            "Models": limits.allowed_models,
+            "Highest resolution": limits.max_resolution,
+            "Longest video": limits.max_duration_s,
+            "Videos per hour": limits.videos_per_hour,
+        }
+        for name, value in limit_fields(limits):
+            if caps.get(name.template) is not None:
+                embed.add_field(name=tr.text(name), value=tr.text(value))
+        rates = "\n".join(self._rates(tr))
+        embed.set_footer(text=tr.text(Text("Credits per second of video:\n{rates}", rates=rates)))
         await reply_privately(interaction, embed=embed)
 
     # --- limits -----------------------------------------------------------------------------------------
@@ -144,19 +207,27 @@ class QuotaCog(commands.Cog):
     ) -> None:
         """Show the limits set for the server, a role or a member."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        tr = for_locale(interaction.locale)
         guild_id = member_of(interaction).guild_id
         if member is not None:
             target = Member(guild_id, member.id, tuple(r.id for r in member.roles))
             limits, rules = await self.quota.limits_for(target)
-            embed = _limits_embed(f"Effective limits for {member.display_name}", limits, rules)
+            title = Text("Effective limits for {member}", member=member.display_name)
+            embed = _limits_embed(tr, title, limits, rules)
         else:
             config = await self.quota.store.config(guild_id)
             stored = config.roles.get(role.id) if role else config.server_default
-            name = f"role {role.name}" if role else "the server default"
-            embed = _limits_embed(
-                f"Limits set for {name}", stored or MemberLimits(), None if role else config.rules
+            title = (
+                Text("Limits set for role {role}", role=role.name)
+                if role
+                else Text("Limits set for the server default")
             )
-            embed.set_footer(text="Not set: the next level applies (member → roles → server → bot defaults).")
+            embed = _limits_embed(tr, title, stored or MemberLimits(), None if role else config.rules)
+            embed.set_footer(
+                text=tr.text(
+                    Text("Not set: the next level applies (member → roles → server → bot defaults).")
+                )
+            )
         await reply_privately(interaction, embed=embed)
 
     @limits.command(name="set", description="Set limits for the server (default), a role or a member")
@@ -170,6 +241,7 @@ class QuotaCog(commands.Cog):
         models="Comma-separated model keys allowed, e.g. seedance-1.0-pro,seedance-1.5-pro",
         max_resolution="Highest resolution allowed",
         max_duration_s="Longest video allowed, in seconds",
+        videos_per_hour="Videos a member may start in any hour",
     )
     @app_commands.choices(
         max_resolution=[app_commands.Choice(name=r.value, value=r.value) for r in Resolution]
@@ -186,11 +258,12 @@ class QuotaCog(commands.Cog):
         models: str | None = None,
         max_resolution: app_commands.Choice[str] | None = None,
         max_duration_s: app_commands.Range[int, 1, 60] | None = None,
+        videos_per_hour: app_commands.Range[int, 0, 1_000] | None = None,
     ) -> None:
         """Set limits for the server (default), a role or a member."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = member_of(interaction).guild_id
-        scope, target_id, label = self._target(role, member)
+        scope, target_id = self._target(role, member)
         allowed_models = None
         if models is not None:
             allowed_models = frozenset(key.strip() for key in models.split(",") if key.strip())
@@ -204,6 +277,7 @@ class QuotaCog(commands.Cog):
             "allowed_models": allowed_models,
             "max_resolution": Resolution(max_resolution.value) if max_resolution else None,
             "max_duration_s": max_duration_s,
+            "videos_per_hour": videos_per_hour,
         }
         given = {k: v for k, v in changes.items() if v is not None}
         # Read, change and write in one transaction: a moderator setting another field at the same moment
@@ -215,7 +289,15 @@ class QuotaCog(commands.Cog):
             lambda current: dataclasses.replace(current, **given),
             by=interaction.user.id,
         )
-        await reply_privately(interaction, embed=_limits_embed(f"Limits for {label} saved", updated))
+        title = (
+            Text("Limits for role {role} saved", role=role.name)
+            if role is not None
+            else Text("Limits for {member} saved", member=member.display_name)
+            if member is not None
+            else Text("Limits for the server default saved")
+        )
+        embed = _limits_embed(for_locale(interaction.locale), title, updated)
+        await reply_privately(interaction, embed=embed)
 
     @limits.command(name="reset", description="Remove the limits set for the server, a role or a member")
     async def limits_reset(
@@ -227,18 +309,29 @@ class QuotaCog(commands.Cog):
         """Remove the limits set for the server, a role or a member."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = member_of(interaction).guild_id
-        scope, target_id, label = self._target(role, member)
+        scope, target_id = self._target(role, member)
         await self.quota.store.set_limits(guild_id, scope, target_id, None, by=interaction.user.id)
-        await reply_privately(interaction, f"Limits for {label} removed: the next level applies again.")
+        answer = (
+            Text("Limits for role {role} removed: the next level applies again.", role=role.name)
+            if role is not None
+            else Text(
+                "Limits for {member} removed: the next level applies again.", member=member.display_name
+            )
+            if member is not None
+            else Text("Limits for the server default removed: the next level applies again.")
+        )
+        await reply_privately(interaction, for_locale(interaction.locale).text(answer))
 
     @admin.command(name="budget", description="The whole server's credits per day and per month")
+    @app_commands.describe(max_credits_per_job="The most credits one video may cost (0: no cap)")
     async def budget(
         self,
         interaction: discord.Interaction,
         credits_per_day: app_commands.Range[int, 0, 10_000_000] | None = None,
         credits_per_month: app_commands.Range[int, 0, 100_000_000] | None = None,
+        max_credits_per_job: app_commands.Range[int, 0, 1_000_000] | None = None,
     ) -> None:
-        """The whole server's credits per day and per month."""
+        """The whole server's credits per day and per month, and the most one video may cost."""
         await self._update_rules(
             interaction,
             lambda rules: dataclasses.replace(
@@ -247,8 +340,78 @@ class QuotaCog(commands.Cog):
                 credits_per_month=credits_per_month
                 if credits_per_month is not None
                 else rules.credits_per_month,
+                # A cap of 0 would refuse every video; a moderator who means that has /seedance-admin ban.
+                max_credits_per_job=rules.max_credits_per_job
+                if max_credits_per_job is None
+                else max_credits_per_job or None,
             ),
         )
+
+    @admin.command(name="audit", description="Post a line per video and the budget alerts in a channel")
+    @app_commands.describe(
+        channel="Where the lines and alerts go", alert_role="The role budget alerts mention (optional)"
+    )
+    async def audit(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        alert_role: discord.Role | None = None,
+    ) -> None:
+        """Post a line per video started and ended, and the budget alerts, in `channel`."""
+        await self._update_rules(
+            interaction,
+            lambda rules: dataclasses.replace(
+                rules,
+                audit_channel_id=channel.id,
+                alert_role_id=alert_role.id if alert_role is not None else None,
+            ),
+        )
+
+    @admin.command(name="audit-off", description="Stop posting video lines and budget alerts")
+    async def audit_off(self, interaction: discord.Interaction) -> None:
+        """Stop posting audit lines and budget alerts."""
+        await self._update_rules(
+            interaction,
+            lambda rules: dataclasses.replace(rules, audit_channel_id=None, alert_role_id=None),
+        )
+
+    @admin.command(
+        name="language", description="The language of public posts where a member's own is unknown"
+    )
+    @app_commands.describe(
+        language="Leave out to see the current setting; Automatic: Discord's server language"
+    )
+    @app_commands.choices(
+        language=[app_commands.Choice(name=name, value=value) for name, value in LANGUAGE_CHOICES]
+    )
+    async def language(
+        self, interaction: discord.Interaction, language: app_commands.Choice[str] | None = None
+    ) -> None:
+        """Set (or show) the language of the server's public posts where a member's own is unknown."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        tr = for_locale(interaction.locale)
+        guild_id = member_of(interaction).guild_id
+        languages = self.bot.languages
+        if language is not None:
+            chosen = None if language.value == "automatic" else Language(language.value)
+            await languages.set_server(guild_id, chosen)
+        chosen = await languages.of_server(guild_id)
+        if chosen is not None:
+            answer = Text(
+                "Public posts in this server are in {language} where the member's own language is not known "
+                "(mention replies from new members, audit lines, budget alerts). Members who have used a "
+                "command keep their own language on their cards and threads.",
+                language=language_name(chosen, tr),
+            )
+        else:
+            guild = interaction.guild
+            preferred = await languages.for_post(None, guild.preferred_locale if guild is not None else None)
+            answer = Text(
+                "No language is set for this server: public posts use Discord's server language "
+                "({language}) where the member's own language is not known.",
+                language=language_name(preferred, tr),
+            )
+        await reply_privately(interaction, tr.text(answer))
 
     # --- channels, bans, words ------------------------------------------------------------------------------
 
@@ -325,7 +488,11 @@ class QuotaCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         config = await self.quota.store.config(member_of(interaction).guild_id)
         words = config.rules.banned_words
-        text = ", ".join(f"`{word}`" for word in words) if words else "No words are banned."
+        text = (
+            ", ".join(f"`{word}`" for word in words)
+            if words
+            else for_locale(interaction.locale).text(Text("No words are banned."))
+        )
         await reply_privately(interaction, truncate(text, 2000))
 
     # --- usage and jobs ---------------------------------------------------------------------------------
@@ -366,19 +533,36 @@ class QuotaCog(commands.Cog):
                     f"{row.cost_usd:.4f}" if row.cost_usd is not None else "",
                 ]
             )
+        tr = for_locale(interaction.locale)
         lines = [
-            f"<@{row.user_id}> · {self.bot.model_name(row.model)} · {row.jobs} videos · "
-            f"{row.credits_committed + row.credits_reserved} credits"
+            tr.text(self._usage_line(row))
             for row in sorted(rows, key=lambda r: -(r.credits_committed + r.credits_reserved))
         ]
         total = sum(row.credits_committed + row.credits_reserved for row in rows)
+        reported = [row.cost_usd for row in rows if row.cost_usd is not None]
+        # The provider's own figure where it reports one; credits are the bot's, dollars the provider's.
+        title = (
+            Text(
+                "Usage, last {days} days: {total} credits · {cost} reported by the provider",
+                days=days,
+                total=total,
+                cost=f"${sum(reported):.4f}",
+            )
+            if reported
+            else Text("Usage, last {days} days: {total} credits", days=days, total=total)
+        )
         embed = discord.Embed(
-            title=f"Usage, last {days} days: {total} credits",
-            description=truncate("\n".join(lines) or "No videos in this period.", 4096),
+            title=tr.text(title),
+            description=truncate("\n".join(lines) or tr.text(Text("No videos in this period.")), 4096),
             colour=0x3B82F6,
         )
         embed.set_footer(
-            text=f"Since {time.strftime('%Y-%m-%d', time.gmtime(since))} UTC · full table attached"
+            text=tr.text(
+                Text(
+                    "Since {date} UTC · full table attached",
+                    date=time.strftime("%Y-%m-%d", time.gmtime(since)),
+                )
+            )
         )
         file = discord.File(io.BytesIO(buffer.getvalue().encode()), filename=f"seedance-usage-{days}d.csv")
         await interaction.followup.send(
@@ -389,6 +573,7 @@ class QuotaCog(commands.Cog):
     async def active_jobs(self, interaction: discord.Interaction) -> None:
         """Every video in progress in this server."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        tr = for_locale(interaction.locale)
         guild_id = member_of(interaction).guild_id
         jobs = [
             job for job in await self.bot.runtime.store.active_jobs() if job.requester.guild_id == guild_id
@@ -396,13 +581,15 @@ class QuotaCog(commands.Cog):
         lines = [
             f"<@{job.requester.user_id}> "
             + job_line(
-                job, message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id)
+                job,
+                message_link(job.requester.guild_id, job.requester.channel_id, job.status_message_id),
+                tr,
             )
             for job in jobs
         ]
         embed = discord.Embed(
-            title=f"{len(jobs)} video(s) in progress",
-            description=truncate("\n".join(lines) or "Nothing in progress.", 4096),
+            title=tr.text(Text("{count} video(s) in progress", count=len(jobs))),
+            description=truncate("\n".join(lines) or tr.text(Text("Nothing in progress.")), 4096),
             colour=0x3B82F6,
         )
         await reply_privately(interaction, embed=embed)
@@ -415,30 +602,53 @@ class QuotaCog(commands.Cog):
         guild_id = member_of(interaction).guild_id
         job = await self.bot.jobs.get_own(job_id, None)
         if job.requester.guild_id != guild_id:
-            raise ModeratorOnlyError(f"There is no job #{job_id} in this server.")
+            # A job id is an id, not a number to group ("#12345", never "#12,345"): said as a string.
+            raise ModeratorOnlyError(Text("There is no job #{id} in this server.", id=str(job_id)))
         cancelled = await self.bot.jobs.cancel(job_id, None)
-        await reply_privately(interaction, f"Cancelled video #{cancelled.id} of <@{job.requester.user_id}>.")
+        answer = Text(
+            "Cancelled video #{id} of {member}.", id=str(cancelled.id), member=f"<@{job.requester.user_id}>"
+        )
+        await reply_privately(interaction, for_locale(interaction.locale).text(answer))
 
     # --- helpers ----------------------------------------------------------------------------------------
 
-    def _rates(self) -> list[str]:
+    def _rates(self, tr: Translator) -> list[str]:
         """Each model's credits per second at each of its resolutions."""
         lines = []
         for spec in self.bot.runtime.catalogue:
             weights = {**DEFAULT_RESOLUTION_WEIGHTS, **(spec.credit_weights or {})}
-            rates = ", ".join(f"{weights[r]} at {r.value}" for r in spec.resolutions)
+            rates = ", ".join(
+                tr.text(Text("{credits} at {resolution}", credits=weights[r], resolution=r.value))
+                for r in spec.resolutions
+            )
             lines.append(f"{spec.display_name}: {rates}")
         return lines
 
+    def _usage_line(self, row: UsageRow) -> Text:
+        """One member's use of one model, for the usage embed."""
+        values: dict[str, Value] = {
+            "member": f"<@{row.user_id}>",
+            "model": self.bot.model_name(row.model),
+            "jobs": row.jobs,
+            "credits": row.credits_committed + row.credits_reserved,
+        }
+        if row.cost_usd is None:
+            return Text("{member} · {model} · {jobs} videos · {credits} credits", **values)
+        return Text(
+            "{member} · {model} · {jobs} videos · {credits} credits · {cost} reported",
+            cost=f"${row.cost_usd:.4f}",
+            **values,
+        )
+
     @staticmethod
-    def _target(role: discord.Role | None, member: discord.Member | None) -> tuple[Scope, int, str]:
+    def _target(role: discord.Role | None, member: discord.Member | None) -> tuple[Scope, int]:
         if role is not None and member is not None:
-            raise ModeratorOnlyError("Choose a role or a member, not both.")
+            raise ModeratorOnlyError(Text("Choose a role or a member, not both."))
         if role is not None:
-            return "role", role.id, f"role {role.name}"
+            return "role", role.id
         if member is not None:
-            return "member", member.id, member.display_name
-        return "server", 0, "the server default"
+            return "member", member.id
+        return "server", 0
 
     async def _update_rules(
         self, interaction: discord.Interaction, change: Callable[[ServerRules], ServerRules]
@@ -446,7 +656,8 @@ class QuotaCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = member_of(interaction).guild_id
         updated = await self.quota.store.update_rules(guild_id, change, by=interaction.user.id)
-        await reply_privately(interaction, embed=_rules_embed("Server rules saved", updated))
+        embed = _rules_embed(for_locale(interaction.locale), Text("Server rules saved"), updated)
+        await reply_privately(interaction, embed=embed)
 
 
 async def setup(bot: SeedanceBot) -> None:

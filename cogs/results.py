@@ -15,7 +15,9 @@ import discord
 from discord.ext import commands
 
 from bot.domain.models import FIRST_FRAME, LAST_FRAME, Job, JobState
+from bot.domain.text import Text
 from bot.domain.transcode import last_frame_png_async
+from bot.i18n import for_locale
 from bot.jobs.derive import DerivationRefusedError, DerivedRequest, Variation, extend, reroll, vary
 from bot.jobs.download import download_policy, download_video
 from bot.jobs.errors import FetchError, JobNotFoundError
@@ -63,7 +65,8 @@ class ResultsCog(commands.Cog):
                 case ResultAction.CANCEL:
                     user_id = None if _is_moderator(interaction) else interaction.user.id
                     cancelled = await self.bot.jobs.cancel(job.id, user_id)
-                    await reply_privately(interaction, f"Cancelled video #{cancelled.id}.")
+                    sentence = Text("Cancelled video #{id}.", id=str(cancelled.id))
+                    await reply_privately(interaction, for_locale(interaction.locale).text(sentence))
         except Exception as error:  # noqa: BLE001 - every failure is answered through the one mapping
             await answer_failure(interaction, error)
 
@@ -81,7 +84,7 @@ class ResultsCog(commands.Cog):
     async def _job_here(self, interaction: discord.Interaction, job_id: int) -> Job:
         job = await self.bot.runtime.store.get(job_id)
         if job is None or job.requester.guild_id != interaction.guild_id:
-            raise JobNotFoundError(f"There is no video #{job_id} in this server.")
+            raise JobNotFoundError(Text("There is no video #{id} in this server.", id=str(job_id)))
         return job
 
     async def _derive(self, interaction: discord.Interaction, parent: Job, derived: DerivedRequest) -> None:
@@ -98,7 +101,9 @@ class ResultsCog(commands.Cog):
     async def _card_messages(self, job: Job) -> list[discord.Message]:
         """The job's status card and, for more than ten files, the reply that holds the rest."""
         if job.requester.channel_id is None or job.status_message_id is None:
-            raise DerivationRefusedError(f"Video #{job.id} has no request to take its files from.")
+            raise DerivationRefusedError(
+                Text("Video #{id} has no request to take its files from.", id=str(job.id))
+            )
         channel = self.bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
         try:
             card = await channel.fetch_message(job.status_message_id)
@@ -109,7 +114,7 @@ class ResultsCog(commands.Cog):
                         messages.append(later)
         except discord.NotFound:
             raise DerivationRefusedError(
-                f"The request of video #{job.id} was deleted, and its files with it."
+                Text("The request of video #{id} was deleted, and its files with it.", id=str(job.id))
             ) from None
         return messages
 
@@ -117,14 +122,18 @@ class ResultsCog(commands.Cog):
         """The parent video's last frame: the provider's image when it sent one, else taken from the MP4."""
         message = await self.bot.notifier.video_message(parent)
         if message is None:
-            raise FetchError(f"The post of video #{parent.id} is gone, so there is nothing to extend.")
+            raise FetchError(
+                Text("The post of video #{id} is gone, so there is nothing to extend.", id=str(parent.id))
+            )
         by_name = {attachment.filename: attachment for attachment in message.attachments}
         frame = by_name.get(last_frame_filename(parent))
         if frame is not None:
             return await cdn_input(self.bot, FIRST_FRAME, frame.url, frame.size).fetch(limit)
         video = by_name.get(video_filename(parent))
         if video is None:
-            raise FetchError(f"Video #{parent.id} was posted as a link, so I can't take its last frame.")
+            raise FetchError(
+                Text("Video #{id} was posted as a link, so I can't take its last frame.", id=str(parent.id))
+            )
         downloaded = await download_video(
             self.bot.runtime.http,
             video.url,
@@ -139,15 +148,20 @@ class ResultsCog(commands.Cog):
     async def _delete(self, interaction: discord.Interaction, job: Job) -> None:
         if job.requester.user_id != interaction.user.id and not _is_moderator(interaction):
             raise DerivationRefusedError(
-                f"Only the member who asked for video #{job.id}, or a moderator, can delete it."
+                Text(
+                    "Only the member who asked for video #{id}, or a moderator, can delete it.",
+                    id=str(job.id),
+                )
             )
         if job.state is not JobState.DELIVERED:
-            raise DerivationRefusedError(f"Video #{job.id} has not been posted: there is nothing to delete.")
+            raise DerivationRefusedError(
+                Text("Video #{id} has not been posted: there is nothing to delete.", id=str(job.id))
+            )
         removed = await self.bot.notifier.remove_video(job)
         await self.bot.jobs.record_removal(job.id)
-        await reply_privately(
-            interaction, f"Deleted video #{job.id}." if removed else f"Video #{job.id} was already gone."
-        )
+        sentence = Text("Deleted video #{id}.") if removed else Text("Video #{id} was already gone.")
+        answer = Text(sentence.template, id=str(job.id))
+        await reply_privately(interaction, for_locale(interaction.locale).text(answer))
 
 
 def _file_count(job: Job) -> int:

@@ -9,7 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.catalogue import Catalogue
+from bot.domain.text import Text
+from bot.i18n import Translator, for_locale
 from bot.jobs.defaults import DefaultField, MemberDefaults
+from bot.presentation import ENGLISH
 from cogs.embeds import member_of, reply_privately
 from cogs.support.choices import DURATION_MAX_S, DURATION_MIN_S, RATIO_CHOICES, RESOLUTION_CHOICES
 
@@ -27,33 +30,43 @@ _FIELD_NAMES = {
 }
 
 
-def _shown(field: DefaultField, value: object, catalogue: Catalogue) -> str:
+def _shown(field: DefaultField, value: object, catalogue: Catalogue) -> Text:
     if value is None:
         if field is DefaultField.MODEL:
-            return f"not set ({catalogue.get(None).display_name})"
-        return "not set" if field is DefaultField.DM_WHEN_DONE else "not set (the model's own)"
+            return Text("not set ({model})", model=catalogue.get(None).display_name)
+        return Text("not set") if field is DefaultField.DM_WHEN_DONE else Text("not set (the model's own)")
     match field:
         case DefaultField.MODEL:
             name = str(value)
-            return catalogue.get(name).display_name if name in catalogue.keys else f"{name} (not offered now)"
+            if name in catalogue.keys:
+                return Text.verbatim(catalogue.get(name).display_name)
+            return Text("{model} (not offered now)", model=name)
         case DefaultField.DURATION:
-            return f"{value} s"
+            return Text("{seconds} s", seconds=value if isinstance(value, int) else str(value))
         case DefaultField.AUDIO:
-            return "on" if value else "off"
+            return Text("on" if value else "off")
         case DefaultField.DM_WHEN_DONE:
-            return "yes" if value else "no"
-    return str(getattr(value, "value", value))
+            return Text("yes" if value else "no")
+    return Text.verbatim(str(getattr(value, "value", value)))
 
 
-def defaults_embed(title: str, defaults: MemberDefaults, catalogue: Catalogue) -> discord.Embed:
-    """The member's defaults, one field each."""
-    embed = discord.Embed(title=title, colour=0x3B82F6)
+#: The footer under the defaults: how they are used.
+_FOOTER = Text(
+    "Used for what you leave out; what you give a command always wins. A default a model cannot use is "
+    "skipped for that model. /settings set to change, /settings reset to clear."
+)
+
+
+def defaults_embed(
+    title: Text, defaults: MemberDefaults, catalogue: Catalogue, tr: Translator | None = None
+) -> discord.Embed:
+    """The member's defaults, one field each, in `tr`'s language (English when None)."""
+    tr = tr or ENGLISH
+    embed = discord.Embed(title=tr.text(title), colour=0x3B82F6)
     for field, name in _FIELD_NAMES.items():
-        embed.add_field(name=name, value=_shown(field, defaults.value(field), catalogue))
-    embed.set_footer(
-        text="Used for what you leave out; what you give a command always wins. A default a model cannot "
-        "use is skipped for that model. /settings set to change, /settings reset to clear."
-    )
+        shown = _shown(field, defaults.value(field), catalogue)
+        embed.add_field(name=tr.text(Text(name)), value=tr.text(shown))
+    embed.set_footer(text=tr.text(_FOOTER))
     return embed
 
 
@@ -73,7 +86,7 @@ class SettingsCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         member = member_of(interaction)
         defaults = await self.bot.member_defaults.get(member.guild_id, member.user_id)
-        await self._answer(interaction, "Your defaults here", defaults)
+        await self._answer(interaction, Text("Your defaults here"), defaults)
 
     @settings.command(name="set", description="Set default options for your videos in this server")
     @app_commands.describe(
@@ -111,7 +124,7 @@ class SettingsCog(commands.Cog):
             generate_audio=audio,
             dm_when_done=dm_when_done,
         )
-        await self._answer(interaction, "Saved: your defaults here", defaults)
+        await self._answer(interaction, Text("Saved: your defaults here"), defaults)
 
     @set_defaults.autocomplete("model")
     async def _model_autocomplete(
@@ -142,10 +155,12 @@ class SettingsCog(commands.Cog):
         member = member_of(interaction)
         only = None if option is None else [DefaultField(option.value)]
         defaults = await self.bot.member_defaults.reset(member.guild_id, member.user_id, only)
-        await self._answer(interaction, "Reset: your defaults here", defaults)
+        await self._answer(interaction, Text("Reset: your defaults here"), defaults)
 
-    async def _answer(self, interaction: discord.Interaction, title: str, defaults: MemberDefaults) -> None:
-        await reply_privately(interaction, embed=defaults_embed(title, defaults, self.bot.runtime.catalogue))
+    async def _answer(self, interaction: discord.Interaction, title: Text, defaults: MemberDefaults) -> None:
+        tr = for_locale(interaction.locale)
+        embed = defaults_embed(title, defaults, self.bot.runtime.catalogue, tr)
+        await reply_privately(interaction, embed=embed)
 
 
 async def setup(bot: SeedanceBot) -> None:

@@ -19,6 +19,7 @@ from bot.domain.errors import (
     UnsupportedOptionError,
 )
 from bot.domain.models import ProviderName, Ratio, Resolution, ServiceTier, VideoRequest
+from bot.domain.text import Text
 
 _Choice = TypeVar("_Choice", Resolution, Ratio, ServiceTier)
 
@@ -59,7 +60,16 @@ class ReferenceLimits:
 
     def describe(self) -> str:
         """`up to 9 images, 3 videos and 3 audio clips`."""
-        return f"up to {self.max_images} images, {self.max_videos} videos and {self.max_audios} audio clips"
+        return str(self.describe_text())
+
+    def describe_text(self) -> Text:
+        """`describe` as a sentence piece to say in any language."""
+        return Text(
+            "up to {images} images, {videos} videos and {audios} audio clips",
+            images=self.max_images,
+            videos=self.max_videos,
+            audios=self.max_audios,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,31 +146,40 @@ class ModelSpec:
 
     def describe_options(self) -> str:
         """A one-line description of what this model accepts, for error messages and help."""
+        return str(self.options_text())
+
+    def options_text(self) -> Text:
+        """`describe_options` as a sentence piece to say in any language: the option names are the ones
+        members type, said as they are; the limits are said in the reader's language."""
         low, high = self.duration_range_s
         parts = [
-            f"resolution ({', '.join(r.value for r in self.resolutions)})",
-            f"ratio ({', '.join(r.value for r in self.ratios)})",
-            f"duration ({low}–{high} s)",
+            _option("resolution", ", ".join(r.value for r in self.resolutions)),
+            _option("ratio", ", ".join(r.value for r in self.ratios)),
+            _option("duration", Text("{low}–{high} s", low=low, high=high)),
         ]
         if self.supports_audio:
-            parts.append("audio")
+            parts.append(Text.verbatim("audio"))
         if self.supports_camera_fixed:
-            parts.append("camera_fixed")
+            parts.append(Text.verbatim("camera_fixed"))
         if self.supports_seed:
-            parts.append(f"seed ({SEED_MIN}–{SEED_MAX})")
+            # Ungrouped, as members type a seed.
+            parts.append(_option("seed", f"{SEED_MIN}–{SEED_MAX}"))
         if self.supports_last_frame:
-            parts.append("last_frame")
+            parts.append(Text.verbatim("last_frame"))
         if self.supports_watermark:
-            parts.append("watermark")
+            parts.append(Text.verbatim("watermark"))
         if self.service_tiers:
-            parts.append(f"tier ({', '.join(t.value for t in self.service_tiers)})")
+            parts.append(_option("tier", ", ".join(t.value for t in self.service_tiers)))
         if self.supports_return_last_frame:
-            parts.append("return_last_frame")
+            parts.append(Text.verbatim("return_last_frame"))
         if self.references is not None:
-            parts.append(f"references ({self.references.describe()})")
+            parts.append(_option("references", self.references.describe_text()))
         if self.supports_web_search:
-            parts.append("web_search")
-        return ", ".join(parts)
+            parts.append(Text.verbatim("web_search"))
+        summary = parts[0]
+        for part in parts[1:]:
+            summary = Text("{options}, {option}", options=summary, option=part)
+        return summary
 
 
 @dataclass(frozen=True)
@@ -382,7 +401,11 @@ class Catalogue:
             return self._models[chosen]
         except KeyError:
             raise UnknownModelError(
-                f"There is no model called “{key}”. Choose one of: {', '.join(self._models)}."
+                Text(
+                    "There is no model called “{model}”. Choose one of: {models}.",
+                    model=str(key),
+                    models=", ".join(self._models),
+                )
             ) from None
 
     def spec_for(self, provider: ProviderName, key: str) -> ModelSpec:
@@ -390,7 +413,11 @@ class Catalogue:
         try:
             return self._all[(provider, key)]
         except KeyError:
-            raise UnknownModelError(f"{provider.value} does not serve a model called “{key}”.") from None
+            raise UnknownModelError(
+                Text(
+                    "{provider} does not serve a model called “{model}”.", provider=provider.value, model=key
+                )
+            ) from None
 
     def with_credit_weights(self, weights: Mapping[str, Mapping[Resolution, int]]) -> Catalogue:
         """A copy whose models cost what `weights` says per second and resolution (others keep theirs)."""
@@ -458,7 +485,12 @@ def catalogue_for(providers: Sequence[ProviderName]) -> Catalogue:
 
 def _unsupported(spec: ModelSpec, option: str) -> UnsupportedOptionError:
     return UnsupportedOptionError(
-        f"{spec.display_name} has no `{option}` option. It supports: {spec.describe_options()}."
+        Text(
+            "{model} has no `{option}` option. It supports: {options}.",
+            model=spec.display_name,
+            option=option,
+            options=spec.describe_options(),
+        )
     )
 
 
@@ -470,11 +502,15 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
     """
     prompt = options.prompt.strip()
     if is_blank_prompt(prompt):
-        raise InvalidPromptError("The prompt is empty: describe the motion you want to see.")
+        raise InvalidPromptError(Text("The prompt is empty: describe the motion you want to see."))
     if len(prompt) > spec.prompt_max_chars:
         raise InvalidPromptError(
-            f"The prompt is {len(prompt):,} characters long; {spec.display_name} takes at most "
-            f"{spec.prompt_max_chars:,}."
+            Text(
+                "The prompt is {length} characters long; {model} takes at most {most}.",
+                length=_grouped(len(prompt)),
+                model=spec.display_name,
+                most=_grouped(spec.prompt_max_chars),
+            )
         )
 
     resolution = _choice(spec, "resolution", options.resolution, spec.resolutions, spec.default_resolution)
@@ -484,7 +520,13 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
     duration = spec.default_duration_s if options.duration_s is None else options.duration_s
     if not low <= duration <= high:
         raise OptionValueError(
-            f"{spec.display_name} makes videos of {low} to {high} seconds; {duration} s is outside that."
+            Text(
+                "{model} makes videos of {low} to {high} seconds; {duration} s is outside that.",
+                model=spec.display_name,
+                low=low,
+                high=high,
+                duration=duration,
+            )
         )
 
     if options.generate_audio is not None and not spec.supports_audio:
@@ -496,7 +538,15 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
     if options.has_last_frame and not spec.supports_last_frame:
         raise _unsupported(spec, "last_frame")
     if options.seed is not None and not SEED_MIN <= options.seed <= SEED_MAX:
-        raise OptionValueError(f"The seed must be between {SEED_MIN} and {SEED_MAX}; got {options.seed}.")
+        # Seeds are identifiers more than quantities: written ungrouped in every language.
+        raise OptionValueError(
+            Text(
+                "The seed must be between {low} and {high}; got {seed}.",
+                low=str(SEED_MIN),
+                high=str(SEED_MAX),
+                seed=str(options.seed),
+            )
+        )
     if options.watermark is not None and not spec.supports_watermark:
         raise _unsupported(spec, "watermark")
     if options.return_last_frame is not None and not spec.supports_return_last_frame:
@@ -510,8 +560,13 @@ def validate_options(spec: ModelSpec, options: RequestedOptions) -> VideoRequest
         low_s, high_s = EXPIRES_AFTER_RANGE_S
         if not low_s <= options.expires_after_s <= high_s:
             raise OptionValueError(
-                f"A job may be given {low_s} to {high_s} seconds (1 to 72 hours) before the provider gives "
-                f"up on it; {options.expires_after_s} s is outside that."
+                Text(
+                    "A job may be given {low} to {high} seconds (1 to 72 hours) before the provider gives up "
+                    "on it; {given} s is outside that.",
+                    low=str(low_s),  # ungrouped, as the English sentence has always written them
+                    high=str(high_s),
+                    given=str(options.expires_after_s),
+                )
             )
     _check_references(spec, options)
 
@@ -579,7 +634,7 @@ def measure_prompt(prompt: str) -> PromptLength:
     return PromptLength(words=words, cjk_chars=cjk_chars)
 
 
-def prompt_advice(spec: ModelSpec, prompt: str) -> str | None:
+def prompt_advice_text(spec: ModelSpec, prompt: str) -> Text | None:
     """A gentle note for the member when `prompt` runs past `spec`'s advised length, else None.
 
     Pure, and advice only: the prompt is sent as it is (validation alone refuses, at `prompt_max_chars`).
@@ -590,9 +645,12 @@ def prompt_advice(spec: ModelSpec, prompt: str) -> str | None:
     name = spec.display_name
     advised_chars = spec.advised_prompt_chars
     if advised_chars is not None and len(text) > advised_chars:
-        return (
-            f"{name} works best with prompts under {advised_chars:,} characters; yours has {len(text):,}. "
-            "It was sent as is."
+        return Text(
+            "{model} works best with prompts under {advised} characters; yours has {length}. "
+            "It was sent as is.",
+            model=name,
+            advised=_grouped(advised_chars),
+            length=_grouped(len(text)),
         )
     advised = spec.advised_prompt_length
     if advised is None:
@@ -601,18 +659,53 @@ def prompt_advice(spec: ModelSpec, prompt: str) -> str | None:
     share = length.words / advised.words + length.cjk_chars / advised.cjk_chars
     if share <= 1:
         return None
+    values: dict[str, str | int | Text] = {
+        "model": name,
+        "words": _grouped(advised.words),
+        "cjk": _grouped(advised.cjk_chars),
+        "have_words": _grouped(length.words),
+        "have_cjk": _grouped(length.cjk_chars),
+    }
     if not length.cjk_chars:
-        ask = f"under {advised.words:,} words (or {advised.cjk_chars:,} Chinese characters)"
-        have = f"{length.words:,} words"
-    elif not length.words:
-        ask = f"under {advised.cjk_chars:,} Chinese characters (or {advised.words:,} English words)"
-        have = f"{length.cjk_chars:,} Chinese characters"
-    else:
-        ask = f"under {advised.words:,} words or {advised.cjk_chars:,} Chinese characters"
-        have = (
-            f"{length.words:,} words and {length.cjk_chars:,} Chinese characters, about {share:.0%} of that"
+        return Text(
+            "{model} works best with prompts under {words} words (or {cjk} Chinese characters); "
+            "yours has {have_words} words. It was sent as is.",
+            **values,
         )
-    return f"{name} works best with prompts {ask}; yours has {have}. It was sent as is."
+    if not length.words:
+        return Text(
+            "{model} works best with prompts under {cjk} Chinese characters (or {words} English words); "
+            "yours has {have_cjk} Chinese characters. It was sent as is.",
+            **values,
+        )
+    return Text(
+        "{model} works best with prompts under {words} words or {cjk} Chinese characters; yours has "
+        "{have_words} words and {have_cjk} Chinese characters, about {percent}% of that. It was sent as is.",
+        percent=int(f"{share:.0%}".removesuffix("%")),
+        **values,
+    )
+
+
+def _option(name: str, values: str | Text) -> Text:
+    """An option and what it takes, in an options summary: "ratio (16:9, 1:1)"."""
+    return Text("{option} ({values})", option=name, values=values)
+
+
+def _grouped(count: int) -> int | Text:
+    """`count` as `{:,}` writes it in English ("1,000"), and grouped in the reader's language's way.
+
+    A `Text` groups numbers of five digits or more itself; four-digit ones it writes without a separator, so
+    they get a template of their own, which each language writes with its separator ("1 000", "1.000").
+    """
+    if 1000 <= count < 10_000:
+        return Text("{thousands},{units}", thousands=count // 1000, units=str(count % 1000).zfill(3))
+    return count
+
+
+def prompt_advice(spec: ModelSpec, prompt: str) -> str | None:
+    """`prompt_advice_text` in English."""
+    advice = prompt_advice_text(spec, prompt)
+    return None if advice is None else str(advice)
 
 
 def _service_tier(spec: ModelSpec, given: str | None) -> ServiceTier | None:
@@ -624,32 +717,52 @@ def _service_tier(spec: ModelSpec, given: str | None) -> ServiceTier | None:
 
 
 def _check_references(spec: ModelSpec, options: RequestedOptions) -> None:
-    counts = (
-        (options.reference_images, "reference image", "max_images"),
-        (options.reference_videos, "reference video", "max_videos"),
-        (options.reference_audios, "reference audio clip", "max_audios"),
-    )
-    if not any(count for count, _, _ in counts):
+    images, videos, audios = options.reference_images, options.reference_videos, options.reference_audios
+    if not (images or videos or audios):
         return
     limits = spec.references
     if limits is None:
         raise UnsupportedOptionError(
-            f"{spec.display_name} takes no reference images, videos or audio. "
-            "Use a model with a multimodal reference mode (Seedance 2.0 Pro)."
-        )
-    for count, noun, field_name in counts:
-        allowed: int = getattr(limits, field_name)
-        if count > allowed:
-            raise OptionValueError(
-                f"{spec.display_name} takes at most {allowed} {noun}s; {count} were attached."
+            Text(
+                "{model} takes no reference images, videos or audio. "
+                "Use a model with a multimodal reference mode (Seedance 2.0 Pro).",
+                model=spec.display_name,
             )
-    if (
-        limits.audio_needs_visual
-        and options.reference_audios
-        and not (options.reference_images or options.reference_videos)
-    ):
+        )
+    model = spec.display_name
+    if images > limits.max_images:
         raise OptionValueError(
-            f"{spec.display_name} uses reference audio only together with a reference image or video."
+            Text(
+                "{model} takes at most {allowed} reference images; {count} were attached.",
+                model=model,
+                allowed=limits.max_images,
+                count=images,
+            )
+        )
+    if videos > limits.max_videos:
+        raise OptionValueError(
+            Text(
+                "{model} takes at most {allowed} reference videos; {count} were attached.",
+                model=model,
+                allowed=limits.max_videos,
+                count=videos,
+            )
+        )
+    if audios > limits.max_audios:
+        raise OptionValueError(
+            Text(
+                "{model} takes at most {allowed} reference audio clips; {count} were attached.",
+                model=model,
+                allowed=limits.max_audios,
+                count=audios,
+            )
+        )
+    if limits.audio_needs_visual and audios and not (images or videos):
+        raise OptionValueError(
+            Text(
+                "{model} uses reference audio only together with a reference image or video.",
+                model=model,
+            )
         )
 
 
@@ -663,6 +776,11 @@ def _choice(
         if value.value == wanted:
             return value
     raise OptionValueError(
-        f"{spec.display_name} does not offer {option} “{given}”. "
-        f"Allowed: {', '.join(v.value for v in allowed)}."
+        Text(
+            "{model} does not offer {option} “{given}”. Allowed: {allowed}.",
+            model=spec.display_name,
+            option=option,
+            given=given,
+            allowed=", ".join(v.value for v in allowed),
+        )
     )

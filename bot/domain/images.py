@@ -26,7 +26,7 @@ import asyncio
 import io
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +36,8 @@ from PIL import ExifTags, Image, ImageFile, ImageOps, PngImagePlugin
 from bot.domain.errors import InvalidImageError
 from bot.domain.image_bytes import CleanedImage, PngCheck, check_png_pixels, clean_image_bytes, png_has_exif
 from bot.domain.models import ImageInfo
+from bot.domain.stored_text import read_back
+from bot.domain.text import Text
 
 # Decimal megabytes: the stricter reading of the documented "under 30 MB", so that no image the bot
 # accepts can be refused by the provider for its size.
@@ -131,14 +133,19 @@ def prepare_image(
         InvalidImageError: the image breaks a rule; `code` is an `ImageProblem` and the message, safe to show
             to the member, says what is wrong with numbers and what is allowed.
     """
-    subject = f"The {label}"
+    subject = image_subject(label)
     _check_byte_size(len(data), limits, subject)
     with _open_header(data, limits, subject) as image:
         format_name = _format_name(image)
         if format_name not in limits.formats:
             raise InvalidImageError(
-                f"{subject} is in {format_name} format, which is not supported. "
-                f"Allowed formats: {_allowed_formats(limits)}. Save it as PNG or JPEG and try again.",
+                Text(
+                    "{subject} is in {format} format, which is not supported. Allowed formats: {allowed}. "
+                    "Save it as PNG or JPEG and try again.",
+                    subject=subject,
+                    format=format_name,
+                    allowed=_allowed_formats(limits),
+                ),
                 code=ImageProblem.UNSUPPORTED_FORMAT,
             )
         orientation = _orientation_from_header(image)
@@ -165,7 +172,7 @@ def prepare_memory_estimate(data: bytes, *, limits: ImageLimits = DEFAULT_IMAGE_
     costs its pixels twice (decoded, then converted). An image refused from its header costs nothing.
     """
     try:
-        with _open_header(data, limits, "The image") as image:
+        with _open_header(data, limits, image_subject("image")) as image:
             format_name = _format_name(image)
             stored_size, mode = image.size, image.mode
             orientation = _orientation_from_header(image)
@@ -210,15 +217,12 @@ def fit_image(
     if len(prepared.data) <= limit_bytes:
         return prepared
     image = _decoded_for_fit(prepared, limits)
-    limit_text = format_bytes(limit_bytes)
     capped = image.size != (prepared.info.width, prepared.info.height)
     sizes: dict[int, int] = {}
     for quality in _FIT_QUALITIES:
         encoded, _ = _encoded_bytes(image, "JPEG", quality, None)
         if len(encoded) <= limit_bytes:
-            note = f"re-encoded as JPEG (quality {quality}) to fit {limit_text}"
-            if capped:
-                note = f"scaled down to {image.width}×{image.height} px and {note}"
+            note = _fitted_note(image.size if capped else None, quality, limit_bytes)
             return _fitted_copy(prepared, image.size, image.mode, encoded, note)
         sizes[quality] = len(encoded)
     smallest = _scaled_size(image.size, 0.0, limits)
@@ -233,19 +237,22 @@ def fit_image(
             for quality_tried in qualities:
                 encoded, _ = _encoded_bytes(scaled, "JPEG", quality_tried, None)
                 if len(encoded) <= limit_bytes:
-                    note = (
-                        f"scaled down to {size[0]}×{size[1]} px and re-encoded as JPEG "
-                        f"(quality {quality_tried}) to fit {limit_text}"
-                    )
+                    note = _fitted_note(size, quality_tried, limit_bytes)
                     return _fitted_copy(prepared, size, scaled.mode, encoded, note)
             if size == smallest:
                 break
             size_bytes = len(encoded)
     width, height = smallest
     raise InvalidImageError(
-        f"The image cannot be made to fit {limit_text}: even at {width}×{height} px (the smallest a frame "
-        f"image may be) as a JPEG of quality {_FIT_QUALITIES[-1]}, it would be larger. Use a simpler image "
-        "or a server with a higher upload limit.",
+        Text(
+            "The image cannot be made to fit {limit}: even at {width}×{height} px (the smallest a frame "
+            "image may be) as a JPEG of quality {quality}, it would be larger. Use a simpler image or a "
+            "server with a higher upload limit.",
+            limit=size_text(limit_bytes),
+            width=_side(width),
+            height=_side(height),
+            quality=_FIT_QUALITIES[-1],
+        ),
         code=ImageProblem.TOO_LARGE_AFTER_CONVERSION,
     )
 
@@ -332,7 +339,7 @@ def _flattened_reduced(image: Image.Image, factor: int) -> Image.Image:
 
 
 def _loaded_upright(prepared: PreparedImage, limits: ImageLimits) -> Image.Image:
-    with _refusing_damaged_data("The image", prepared.info.format):
+    with _refusing_damaged_data(image_subject("image"), prepared.info.format):
         # Not closed: that would free the pixels. The data is in memory, so no file is left open.
         image = Image.open(io.BytesIO(prepared.data))
         target = _fit_size(image.size, limits)
@@ -388,8 +395,25 @@ def _scaled_size(size: tuple[int, int], scale: float, limits: ImageLimits) -> tu
     return (new_long, new_short) if width >= height else (new_short, new_long)
 
 
+def _fitted_note(scaled_to: tuple[int, int] | None, quality: int, limit_bytes: int) -> Text:
+    """What `fit_image` did: re-encoded, and scaled down to `scaled_to` when it is not None."""
+    if scaled_to is None:
+        return Text(
+            "re-encoded as JPEG (quality {quality}) to fit {limit}",
+            quality=quality,
+            limit=size_text(limit_bytes),
+        )
+    return Text(
+        "scaled down to {width}×{height} px and re-encoded as JPEG (quality {quality}) to fit {limit}",
+        width=_side(scaled_to[0]),
+        height=_side(scaled_to[1]),
+        quality=quality,
+        limit=size_text(limit_bytes),
+    )
+
+
 def _fitted_copy(
-    prepared: PreparedImage, size: tuple[int, int], mode: str, encoded: bytes, note: str
+    prepared: PreparedImage, size: tuple[int, int], mode: str, encoded: bytes, note: Text
 ) -> PreparedImage:
     width, height = size
     info = ImageInfo(
@@ -399,7 +423,7 @@ def _fitted_copy(
         size_bytes=len(encoded),
         mode=mode,
         frames=prepared.info.frames,
-        notes=(*prepared.info.notes, note),
+        notes=(*prepared.info.notes, str(note)),
     )
     return PreparedImage(data=encoded, info=info)
 
@@ -407,22 +431,27 @@ def _fitted_copy(
 # --- checks made before any pixel is decoded ---------------------------------------------------------------
 
 
-def _check_byte_size(size_bytes: int, limits: ImageLimits, subject: str) -> None:
+def _check_byte_size(size_bytes: int, limits: ImageLimits, subject: Text) -> None:
     if size_bytes == 0:
-        raise InvalidImageError(f"{subject} file is empty (0 bytes).", code=ImageProblem.EMPTY)
-    if size_bytes >= limits.max_bytes:
-        size_text, limit_text = format_bytes(size_bytes), format_bytes(limits.max_bytes)
-        if size_text == limit_text:  # rounding would hide why it was refused
-            size_text += f" ({size_bytes:,} bytes)"
         raise InvalidImageError(
-            f"{subject} is {size_text}; the limit is {limit_text} (files must be smaller; "
-            f"1 MB = {MEGABYTE:,} bytes). Save it as a smaller JPEG and try again.",
+            Text("{subject} file is empty (0 bytes).", subject=subject), code=ImageProblem.EMPTY
+        )
+    if size_bytes >= limits.max_bytes:
+        raise InvalidImageError(
+            Text(
+                "{subject} is {size}; the limit is {limit} (files must be smaller; 1 MB = {megabyte} bytes). "
+                "Save it as a smaller JPEG and try again.",
+                subject=subject,
+                size=exact_size_text(size_bytes, limits.max_bytes),
+                limit=size_text(limits.max_bytes),
+                megabyte=MEGABYTE,
+            ),
             code=ImageProblem.TOO_LARGE_FILE,
         )
 
 
 @contextmanager
-def _open_header(data: bytes, limits: ImageLimits, subject: str) -> Iterator[ImageFile.ImageFile]:
+def _open_header(data: bytes, limits: ImageLimits, subject: Text) -> Iterator[ImageFile.ImageFile]:
     """Identify the image and read its header, as `Image.open` does, without decoding any pixels.
 
     `Image.open` would refuse a huge image itself (DecompressionBombError, without saying its dimensions)
@@ -492,7 +521,7 @@ def _oriented_size(stored_size: tuple[int, int], orientation: int) -> tuple[int,
 
 
 def _check_header_geometry(
-    stored_size: tuple[int, int], orientation: int | None, size_bytes: int, limits: ImageLimits, subject: str
+    stored_size: tuple[int, int], orientation: int | None, size_bytes: int, limits: ImageLimits, subject: Text
 ) -> None:
     """Refuse, before decoding, an image whose dimensions or aspect ratio break `limits`."""
     problem = _geometry_problem(stored_size, orientation or _ORIENTATION_UPRIGHT, size_bytes, limits, subject)
@@ -508,35 +537,56 @@ def _check_header_geometry(
 
 
 def _geometry_problem(
-    stored_size: tuple[int, int], orientation: int, size_bytes: int, limits: ImageLimits, subject: str
+    stored_size: tuple[int, int], orientation: int, size_bytes: int, limits: ImageLimits, subject: Text
 ) -> InvalidImageError | None:
     """What is wrong with the dimensions or aspect ratio, measured as the image is meant to be seen."""
     width, height = _oriented_size(stored_size, orientation)
-    shown = f"{width}×{height} px"
     if orientation in _ORIENTATIONS_THAT_SWAP_SIDES:
-        shown += " (once turned upright by its EXIF orientation)"
+        shown = Text(
+            "{width}×{height} px (once turned upright by its EXIF orientation)",
+            width=_side(width),
+            height=_side(height),
+        )
+    else:
+        shown = Text("{width}×{height} px", width=_side(width), height=_side(height))
     if width >= limits.max_side_px or height >= limits.max_side_px:
         if width * height > _BOMB_PIXELS_PER_FILE_BYTE * size_bytes:
             return _bomb_error(subject, (width, height), size_bytes, limits)
         return InvalidImageError(
-            f"{subject} is {shown}; width and height must each be less than {limits.max_side_px} px. "
-            "Scale it down and try again.",
+            Text(
+                "{subject} is {shown}; width and height must each be less than {max_side} px. "
+                "Scale it down and try again.",
+                subject=subject,
+                shown=shown,
+                max_side=limits.max_side_px,
+            ),
             code=ImageProblem.TOO_BIG,
         )
     if width <= limits.min_side_px or height <= limits.min_side_px:
         return InvalidImageError(
-            f"{subject} is {shown}; width and height must each be more than {limits.min_side_px} px. "
-            "Use a larger image.",
+            Text(
+                "{subject} is {shown}; width and height must each be more than {min_side} px. "
+                "Use a larger image.",
+                subject=subject,
+                shown=shown,
+                min_side=limits.min_side_px,
+            ),
             code=ImageProblem.TOO_SMALL,
         )
     aspect = width / height
     if aspect <= limits.min_aspect or aspect >= limits.max_aspect:
         broken_bound = limits.min_aspect if aspect <= limits.min_aspect else limits.max_aspect
         return InvalidImageError(
-            f"{subject} is {shown}, an aspect ratio (width ÷ height) of "
-            f"{_format_aspect(aspect, broken_bound)}; it must be between {limits.min_aspect:g} and "
-            f"{limits.max_aspect:g} (exclusive). "
-            f"Crop it closer to {_suggested_shape(aspect, limits)}.",
+            Text(
+                "{subject} is {shown}, an aspect ratio (width ÷ height) of {aspect}; it must be between "
+                "{min_aspect} and {max_aspect} (exclusive). Crop it closer to {shape}.",
+                subject=subject,
+                shown=shown,
+                aspect=_as_number(_format_aspect(aspect, broken_bound)),
+                min_aspect=limits.min_aspect,
+                max_aspect=limits.max_aspect,
+                shape=_suggested_shape(aspect, limits),
+            ),
             code=ImageProblem.ASPECT,
         )
     return None
@@ -546,7 +596,7 @@ def _geometry_problem(
 
 
 @contextmanager
-def _refusing_damaged_data(subject: str, format_name: str) -> Iterator[None]:
+def _refusing_damaged_data(subject: Text, format_name: str) -> Iterator[None]:
     """Turn what Pillow raises on a cut-short, corrupt or bomb-like image into a member-facing refusal."""
     try:
         yield
@@ -564,7 +614,7 @@ def _decode_and_finish(
     header_orientation: int | None,
     frames: int,
     limits: ImageLimits,
-    subject: str,
+    subject: Text,
 ) -> PreparedImage:
     """Decode the image (proving it is whole), then hand it on as it is or re-encoded where it must change."""
     animated = frames > 1 and image.format != "MPO"
@@ -611,7 +661,7 @@ def _decode_and_finish(
     if not must_change and cleaned is not None:
         return _passed_on(cleaned, _oriented_size(stored_size, orientation), image.mode, format_name)
 
-    notes: list[str] = []
+    notes: list[Text] = []
     if unaccounted and orientation == _ORIENTATION_UPRIGHT:
         notes.append(_UNACCOUNTED_DATA_NOTE)
     if animated:
@@ -619,7 +669,7 @@ def _decode_and_finish(
     still: Image.Image = image
     if orientation != _ORIENTATION_UPRIGHT:
         still = ImageOps.exif_transpose(image)
-        notes.append("turned upright as its EXIF orientation asks")
+        notes.append(Text("turned upright as its EXIF orientation asks"))
     still = _to_common_mode(still, sixteen_bit_png, notes, subject)
     keep_icc_profile = still.mode == image.mode
     return _encode(
@@ -642,13 +692,13 @@ def _passed_on(cleaned: CleanedImage, size: tuple[int, int], mode: str, format_n
         height=height,
         size_bytes=len(cleaned.data),
         mode=mode,
-        notes=(_TRAILING_DATA_NOTE,) if cleaned.trailing_bytes else (),
+        notes=(str(_TRAILING_DATA_NOTE),) if cleaned.trailing_bytes else (),
     )
     return PreparedImage(data=cleaned.data, info=info)
 
 
-_TRAILING_DATA_NOTE = "data after the end of the image was left out"
-_UNACCOUNTED_DATA_NOTE = "re-encoded to leave out metadata or data that is not part of the picture"
+_TRAILING_DATA_NOTE = Text("data after the end of the image was left out")
+_UNACCOUNTED_DATA_NOTE = Text("re-encoded to leave out metadata or data that is not part of the picture")
 
 
 def _png_bit_depth(data: bytes) -> int:
@@ -656,43 +706,51 @@ def _png_bit_depth(data: bytes) -> int:
     return data[24] if len(data) > 24 else 8
 
 
-def _first_frame_note(image: Image.Image, format_name: str, frames: int) -> str:
+def _first_frame_note(image: Image.Image, format_name: str, frames: int) -> Text:
     if format_name == "TIFF":
-        return f"TIFF with {frames} pages: the first page is used"
+        return Text("TIFF with {pages} pages: the first page is used", pages=frames)
     kind = {"WEBP": "WebP"}.get(format_name, format_name)
-    return f"animated {kind} with {frames} frames: the first frame is used"
+    return Text("animated {format} with {frames} frames: the first frame is used", format=kind, frames=frames)
 
 
-def _to_common_mode(image: Image.Image, sixteen_bit_png: bool, notes: list[str], subject: str) -> Image.Image:
+def _to_common_mode(
+    image: Image.Image, sixteen_bit_png: bool, notes: list[Text], subject: Text
+) -> Image.Image:
     """Convert colour modes providers may not decode into 8-bit RGB(A), noting what changed."""
     mode = image.mode
     if mode in _PASS_THROUGH_MODES:
         if sixteen_bit_png:  # Pillow already reads 16-bit colour PNGs as 8 bits; re-encoding makes it so
-            notes.append("converted from 16 to 8 bits per channel")
+            notes.append(Text("converted from 16 to 8 bits per channel"))
         return image
     if mode == "CMYK":
-        notes.append("converted from CMYK to RGB")
+        notes.append(Text("converted from CMYK to RGB"))
         return image.convert("RGB")
     if mode in _HIGH_DEPTH_MODES:
-        notes.append(f"converted from {_describe_high_depth(mode)} to 8-bit RGB")
+        notes.append(_high_depth_note(mode))
         return _high_depth_to_rgb(image)
     target = "RGBA" if "A" in mode or "a" in mode else "RGB"
     try:
         converted = image.convert(target)
     except ValueError as exc:
         raise InvalidImageError(
-            f"{subject} uses the {mode} colour mode, which cannot be converted to RGB. "
-            "Save it as an RGB PNG or JPEG and try again.",
+            Text(
+                "{subject} uses the {mode} colour mode, which cannot be converted to RGB. "
+                "Save it as an RGB PNG or JPEG and try again.",
+                subject=subject,
+                mode=mode,
+            ),
             code=ImageProblem.UNSUPPORTED_COLOR_MODE,
         ) from exc
-    notes.append(f"converted from {mode} to {target}")
+    notes.append(Text("converted from {mode} to {target}", mode=mode, target=target))
     return converted
 
 
-def _describe_high_depth(mode: str) -> str:
+def _high_depth_note(mode: str) -> Text:
     if mode.startswith("I;16"):
-        return "16-bit greyscale"
-    return "32-bit floating-point greyscale" if mode == "F" else "32-bit greyscale"
+        return Text("converted from 16-bit greyscale to 8-bit RGB")
+    if mode == "F":
+        return Text("converted from 32-bit floating-point greyscale to 8-bit RGB")
+    return Text("converted from 32-bit greyscale to 8-bit RGB")
 
 
 def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
@@ -715,9 +773,9 @@ def _encode(
     source_format: str,
     frames: int,
     keep_icc_profile: bool,
-    notes: list[str],
+    notes: list[Text],
     limits: ImageLimits,
-    subject: str,
+    subject: Text,
 ) -> PreparedImage:
     """Re-encode as JPEG (a JPEG source) or PNG (lossless for the rest), within the size limit."""
     icc_profile = image.info.get("icc_profile") if keep_icc_profile else None
@@ -732,9 +790,13 @@ def _encode(
     for attempt_number, (format_name, quality) in enumerate(attempts):
         encoded, mode = _encoded_bytes(image, format_name, quality, icc_profile)
         if len(encoded) < limits.max_bytes:
-            if attempt_number > 0:
+            if attempt_number > 0 and quality is not None:
                 notes.append(
-                    f"re-encoded as JPEG (quality {quality}) to stay under {format_bytes(limits.max_bytes)}"
+                    Text(
+                        "re-encoded as JPEG (quality {quality}) to stay under {limit}",
+                        quality=quality,
+                        limit=size_text(limits.max_bytes),
+                    )
                 )
             info = ImageInfo(
                 format=format_name,
@@ -743,14 +805,61 @@ def _encode(
                 size_bytes=len(encoded),
                 mode=mode,
                 frames=frames,
-                notes=tuple(notes),
+                notes=tuple(str(note) for note in notes),
             )
             return PreparedImage(data=encoded, info=info)
     raise InvalidImageError(
-        f"{subject} had to be re-encoded ({'; '.join(notes)}) and is then {format_bytes(len(encoded))}, "
-        f"over the {format_bytes(limits.max_bytes)} limit. Save it as a smaller JPEG and try again.",
+        Text(
+            "{subject} had to be re-encoded ({notes}) and is then {size}, over the {limit} limit. "
+            "Save it as a smaller JPEG and try again.",
+            subject=subject,
+            notes=_joined_notes(notes),
+            size=size_text(len(encoded)),
+            limit=size_text(limits.max_bytes),
+        ),
         code=ImageProblem.TOO_LARGE_AFTER_CONVERSION,
     )
+
+
+def _joined_notes(notes: Sequence[Text]) -> Text:
+    """The notes said one after the other, "; " between them."""
+    if not notes:
+        return Text.verbatim("")
+    joined = notes[0]
+    for note in notes[1:]:
+        joined = Text("{notes}; {note}", notes=joined, note=note)
+    return joined
+
+
+#: Every note `ImageInfo.notes` may hold, as templates: `note_text` reads a stored note back with them.
+NOTE_TEMPLATES = (
+    "data after the end of the image was left out",
+    "re-encoded to leave out metadata or data that is not part of the picture",
+    "TIFF with {pages} pages: the first page is used",
+    "animated {format} with {frames} frames: the first frame is used",
+    "turned upright as its EXIF orientation asks",
+    "converted from 16 to 8 bits per channel",
+    "converted from CMYK to RGB",
+    "converted from 16-bit greyscale to 8-bit RGB",
+    "converted from 32-bit floating-point greyscale to 8-bit RGB",
+    "converted from 32-bit greyscale to 8-bit RGB",
+    "converted from {mode} to {target}",
+    "re-encoded as JPEG (quality {quality}) to stay under {limit}",
+    "re-encoded as JPEG (quality {quality}) to fit {limit}",
+    "scaled down to {width}×{height} px and re-encoded as JPEG (quality {quality}) to fit {limit}",
+)
+#: The sizes a note's `{limit}` is written as (see `size_text`).
+_SIZE_TEMPLATES = ("{amount} GB", "{amount} MB", "{amount} KB", "{count} bytes")
+
+
+def note_text(note: str) -> Text:
+    """A note stored in `ImageInfo.notes` (English) as a `Text` to say in the reader's language.
+
+    Notes are stored as English sentences with the job; this reads one back with its values ("animated GIF
+    with 12 frames…": 12 and GIF), so that the catalogues translate it whatever its numbers. A note no
+    template writes (one from an older version) is looked up as it is and otherwise stays English.
+    """
+    return read_back(note, NOTE_TEMPLATES, parts=_SIZE_TEMPLATES)
 
 
 def _encoded_bytes(
@@ -789,56 +898,110 @@ def _without_alpha(image: Image.Image) -> Image.Image:
 # --- messages ----------------------------------------------------------------------------------------------
 
 
+def image_subject(label: str) -> Text:
+    """How refusals name an image at the start of a sentence: "first frame" gives "The first frame".
+
+    Each label the bot uses is a sentence of its own, so that every language can say it its way (and
+    agree with it); any other label is said as "The <label>".
+    """
+    words = label.split()
+    match words:
+        case ["image"]:
+            return Text("The image")
+        case ["first", "frame"]:
+            return Text("The first frame")
+        case ["last", "frame"]:
+            return Text("The last frame")
+        case ["reference", "image", number] if number.isdigit():
+            return Text("The reference image {number}", number=int(number))
+    return Text("The {label}", label=label)
+
+
 def _bomb_error(
-    subject: str,
+    subject: Text,
     size: tuple[int, int] | None,
     size_bytes: int | None,
     limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
 ) -> InvalidImageError:
     if size is None:
-        message = (
-            f"{subject} declares far more pixels than its file could hold, so it was not opened "
-            "(it looks like a decompression bomb). Use an ordinary photo or drawing."
+        message = Text(
+            "{subject} declares far more pixels than its file could hold, so it was not opened "
+            "(it looks like a decompression bomb). Use an ordinary photo or drawing.",
+            subject=subject,
+        )
+        return InvalidImageError(message, code=ImageProblem.DECOMPRESSION_BOMB)
+    width, height = size
+    pixels = width * height  # at least 16,384 per byte of file: always grouped, as `{:,}` did
+    values: dict[str, int | str | Text] = {
+        "subject": subject,
+        "width": _side(width),
+        "height": _side(height),
+        "pixels": pixels,
+        "memory": size_text(pixels * 4),
+        "max_side": limits.max_side_px,
+    }
+    if size_bytes is None:
+        message = Text(
+            "{subject} claims to be {width}×{height} px ({pixels} pixels); decoding it would need about "
+            "{memory} of memory, so it was not opened. Width and height must each be less than "
+            "{max_side} px.",
+            **values,
         )
     else:
-        width, height = size
-        pixels = width * height
-        file_text = f" in a file of only {format_bytes(size_bytes)}" if size_bytes is not None else ""
-        message = (
-            f"{subject} claims to be {width}×{height} px ({pixels:,} pixels){file_text}; decoding it would "
-            f"need about {format_bytes(pixels * 4)} of memory, so it was not opened. Width and height must "
-            f"each be less than {limits.max_side_px} px."
+        message = Text(
+            "{subject} claims to be {width}×{height} px ({pixels} pixels) in a file of only {file_size}; "
+            "decoding it would need about {memory} of memory, so it was not opened. Width and height must "
+            "each be less than {max_side} px.",
+            file_size=size_text(size_bytes),
+            **values,
         )
     return InvalidImageError(message, code=ImageProblem.DECOMPRESSION_BOMB)
 
 
-def _damaged_error(subject: str, format_name: str) -> InvalidImageError:
+def _damaged_error(subject: Text, format_name: str) -> InvalidImageError:
     return InvalidImageError(
-        f"{subject} file is cut short or damaged: it looks like a {format_name} image but cannot be decoded. "
-        "Save or export it again and re-upload it.",
+        Text(
+            "{subject} file is cut short or damaged: it looks like a {format} image but cannot be decoded. "
+            "Save or export it again and re-upload it.",
+            subject=subject,
+            format=format_name,
+        ),
         code=ImageProblem.TRUNCATED,
     )
 
 
-def _unreadable_error(data: bytes, limits: ImageLimits, subject: str) -> InvalidImageError:
+def _unreadable_error(data: bytes, limits: ImageLimits, subject: Text) -> InvalidImageError:
     allowed = _allowed_formats(limits)
     kind = _sniff_kind(data)
     if kind is _Kind.SVG:
         return InvalidImageError(
-            f"{subject} is an SVG drawing, which is not supported. Allowed formats: {allowed}. "
-            "Export it as PNG and try again.",
+            Text(
+                "{subject} is an SVG drawing, which is not supported. Allowed formats: {allowed}. "
+                "Export it as PNG and try again.",
+                subject=subject,
+                allowed=allowed,
+            ),
             code=ImageProblem.UNSUPPORTED_FORMAT,
         )
     if kind in {_Kind.HEIC, _Kind.AVIF}:
         return InvalidImageError(
-            f"{subject} is {kind.value}, which is not supported. Allowed formats: {allowed}. "
-            "Export or share it as JPEG and try again (on an iPhone: Settings › Camera › Formats › "
-            "Most Compatible).",
+            Text(
+                "{subject} is {kind}, which is not supported. Allowed formats: {allowed}. Export or share it "
+                "as JPEG and try again (on an iPhone: Settings › Camera › Formats › Most Compatible).",
+                subject=subject,
+                kind=_KIND_TEXTS[kind],
+                allowed=allowed,
+            ),
             code=ImageProblem.UNSUPPORTED_FORMAT,
         )
     return InvalidImageError(
-        f"{subject} is not an image file the bot can read (it looks like {kind.value}). "
-        f"Allowed formats: {allowed}.",
+        Text(
+            "{subject} is not an image file the bot can read (it looks like {kind}). "
+            "Allowed formats: {allowed}.",
+            subject=subject,
+            kind=_KIND_TEXTS[kind],
+            allowed=allowed,
+        ),
         code=ImageProblem.NOT_AN_IMAGE,
     )
 
@@ -857,6 +1020,49 @@ def format_bytes(size_bytes: int | None) -> str:
         if size_bytes >= unit:
             return f"{size_bytes / unit:.1f}".removesuffix(".0") + f" {unit_name}"
     return f"{size_bytes:,} bytes"
+
+
+def size_text(size_bytes: int | None) -> Text:
+    """`format_bytes` as a sentence piece, so that each language writes the number its way ("1,5 MB")."""
+    if size_bytes is None:
+        return Text("an unknown size")
+    if size_bytes >= 1000 * MEGABYTE:
+        return Text("{amount} GB", amount=_one_decimal(size_bytes / (1000 * MEGABYTE)))
+    if size_bytes >= MEGABYTE:
+        return Text("{amount} MB", amount=_one_decimal(size_bytes / MEGABYTE))
+    if size_bytes >= 1000:
+        return Text("{amount} KB", amount=_one_decimal(size_bytes / 1000))
+    return Text("{count} bytes", count=size_bytes)
+
+
+def exact_size_text(size_bytes: int, limit_bytes: int) -> Text:
+    """`size_text`, with the exact byte count when rounding would make it read as the limit it broke."""
+    shown = size_text(size_bytes)
+    if str(shown) == str(size_text(limit_bytes)):
+        return Text("{size} ({count} bytes)", size=shown, count=_grouped(size_bytes))
+    return shown
+
+
+def _grouped(count: int) -> int | str:
+    # English always groups an exact byte count ("3,129 bytes"); a `Text` groups from 10,000 on, so the
+    # few counts below that (only with limits under 10 KB) are written as English writes them.
+    return count if count >= 10_000 or count < 1000 else f"{count:,}"
+
+
+def _one_decimal(amount: float) -> float:
+    # What `format_bytes` shows ("1.5", "30"): rounded to one decimal; `{:g}` then drops a ".0".
+    return float(f"{amount:.1f}")
+
+
+def _side(pixels: int) -> str:
+    # A side is written as it is in every language, never grouped: "100000 px", not "100,000 px".
+    return str(pixels)
+
+
+def _as_number(text: str) -> float | str:
+    """A decimal as a number each language writes its way, unless English shows trailing zeros ("2.50")."""
+    number = float(text)
+    return number if f"{number:g}" == text else text
 
 
 def _format_aspect(aspect: float, broken_bound: float) -> str:
@@ -897,6 +1103,28 @@ class _Kind(StrEnum):
     TEXT = "plain text"
     BINARY = "unrecognised binary data"
 
+
+#: How refusals name each kind, translated like any other sentence.
+_KIND_TEXTS: dict[_Kind, Text] = {
+    _Kind.SVG: Text("an SVG drawing"),
+    _Kind.HEIC: Text("a HEIC photo"),
+    _Kind.AVIF: Text("an AVIF image"),
+    _Kind.PDF: Text("a PDF document"),
+    _Kind.ZIP: Text("a ZIP archive or Office document"),
+    _Kind.MP4: Text("an MP4 video"),
+    _Kind.QUICKTIME: Text("a QuickTime (MOV) video"),
+    _Kind.MATROSKA: Text("a WebM or MKV video"),
+    _Kind.AVI: Text("an AVI video"),
+    _Kind.WAV: Text("a WAV audio file"),
+    _Kind.MP3: Text("an MP3 audio file"),
+    _Kind.OGG: Text("an Ogg audio or video file"),
+    _Kind.GZIP: Text("a gzip archive"),
+    _Kind.HTML: Text("a web page (HTML), perhaps an error page instead of the image"),
+    _Kind.JSON: Text("JSON data"),
+    _Kind.XML: Text("an XML document"),
+    _Kind.TEXT: Text("plain text"),
+    _Kind.BINARY: Text("unrecognised binary data"),
+}
 
 _SIGNATURES: tuple[tuple[bytes, _Kind], ...] = (
     (b"%PDF-", _Kind.PDF),

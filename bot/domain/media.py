@@ -31,7 +31,8 @@ from av.container import InputContainer
 from av.stream import Disposition, Stream
 
 from bot.domain.errors import InvalidMediaError
-from bot.domain.images import format_bytes
+from bot.domain.images import exact_size_text, image_subject, size_text
+from bot.domain.text import Text
 
 # Decimal megabytes, as in bot/domain/images.py: the stricter reading of the documented "less than 15MB".
 MEGABYTE = 1_000_000
@@ -153,30 +154,45 @@ class _Rules:
 
     kind: MediaKind
     limits: MediaLimits
-    subject: str  # the file, as the start of a sentence: "Video 2", "The audio clip"
+    subject: Text  # the file, as the start of a sentence: "Video 2", "The audio clip"
 
     @property
-    def plural(self) -> str:
-        return "reference videos" if self.kind is MediaKind.VIDEO else "reference audio"
+    def video(self) -> bool:
+        return self.kind is MediaKind.VIDEO
 
     @property
-    def allowed(self) -> str:
+    def allowed(self) -> Text | str:
         names = [_display_name(name) for name in _ordered(self.limits.formats)]
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        if len(names) == 1:
+            return names[0]
+        return Text("{names} or {last}", names=", ".join(names[:-1]), last=names[-1])
 
     @property
-    def duration_range(self) -> str:
-        return f"{self.limits.min_duration_s:g}–{self.limits.max_duration_s:g} s"
+    def duration_range(self) -> Text:
+        return Text("{low}–{high} s", low=self.limits.min_duration_s, high=self.limits.max_duration_s)
 
 
-def _subject(label: str | None, kind: MediaKind) -> str:
+def _subject(label: str | None, kind: MediaKind) -> Text:
     if label is None:
-        return "The video" if kind is MediaKind.VIDEO else "The audio clip"
+        return Text("The video") if kind is MediaKind.VIDEO else Text("The audio clip")
+    return file_subject(label)
+
+
+def file_subject(label: str) -> Text:
+    """How refusals name a member's file at the start of a sentence: "reference video 2" gives "Reference
+    video 2", "last frame" gives "The last frame" (each a sentence of its own, said in every language)."""
     label = label.strip()
+    match label.split():
+        case ["reference", "video", number] if number.isdigit():
+            return Text("Reference video {number}", number=int(number))
+        case ["reference", "audio", "clip", number] if number.isdigit():
+            return Text("Reference audio clip {number}", number=int(number))
+        case ["image"] | ["first", "frame"] | ["last", "frame"] | ["reference", "image", _]:
+            return image_subject(label)
     # A numbered item ("video 2") or one that already has its determiner ("your video") takes no "the".
     if label.rsplit(" ", 1)[-1].isdigit() or label.lower().startswith(_DETERMINERS):
-        return label[:1].upper() + label[1:]
-    return f"The {label}"
+        return Text.verbatim(label[:1].upper() + label[1:])
+    return Text("The {label}", label=label)
 
 
 _DETERMINERS = ("the ", "your ", "this ", "that ", "a ", "an ")
@@ -188,16 +204,30 @@ _DETERMINERS = ("the ", "your ", "this ", "that ", "a ", "an ")
 def _check_byte_size(size_bytes: int, rules: _Rules) -> None:
     if size_bytes == 0:
         raise InvalidMediaError(
-            f"{rules.subject} is an empty file (0 bytes). Attach it again.", code=MediaProblem.EMPTY
+            Text("{subject} is an empty file (0 bytes). Attach it again.", subject=rules.subject),
+            code=MediaProblem.EMPTY,
         )
     if size_bytes >= rules.limits.max_bytes:
-        size_text, limit_text = format_bytes(size_bytes), format_bytes(rules.limits.max_bytes)
-        if size_text == limit_text:  # rounding would hide why it was refused
-            size_text += f" ({size_bytes:,} bytes)"
-        advice = "Trim or compress it" if rules.kind is MediaKind.VIDEO else "Trim it or save it as MP3"
         raise InvalidMediaError(
-            f"{rules.subject} is {size_text}; {rules.plural} must be under {limit_text} "
-            f"(1 MB = {MEGABYTE:,} bytes). {advice} and try again.",
+            (
+                Text(
+                    "{subject} is {size}; reference videos must be under {limit} (1 MB = {megabyte} "
+                    "bytes). Trim or compress it and try again.",
+                    subject=rules.subject,
+                    size=exact_size_text(size_bytes, rules.limits.max_bytes),
+                    limit=size_text(rules.limits.max_bytes),
+                    megabyte=MEGABYTE,
+                )
+                if rules.video
+                else Text(
+                    "{subject} is {size}; reference audio must be under {limit} (1 MB = {megabyte} bytes). "
+                    "Trim it or save it as MP3 and try again.",
+                    subject=rules.subject,
+                    size=exact_size_text(size_bytes, rules.limits.max_bytes),
+                    limit=size_text(rules.limits.max_bytes),
+                    megabyte=MEGABYTE,
+                )
+            ),
             code=MediaProblem.TOO_LARGE_FILE,
         )
 
@@ -205,23 +235,58 @@ def _check_byte_size(size_bytes: int, rules: _Rules) -> None:
 def _check_format(format_name: str, rules: _Rules) -> None:
     if format_name in rules.limits.formats:
         return
-    description, is_media = _DESCRIPTIONS.get(format_name, (format_name, True))
+    description, is_media = _description(format_name)
     if not is_media:
-        what = "a video" if rules.kind is MediaKind.VIDEO else "an audio file"
         raise InvalidMediaError(
-            f"{rules.subject} is not {what}: it looks like {description}. "
-            f"{rules.plural.capitalize()} must be {rules.allowed}.",
+            (
+                Text(
+                    "{subject} is not a video: it looks like {description}. Reference videos must be "
+                    "{allowed}.",
+                    subject=rules.subject,
+                    description=description,
+                    allowed=rules.allowed,
+                )
+                if rules.video
+                else Text(
+                    "{subject} is not an audio file: it looks like {description}. Reference audio must be "
+                    "{allowed}.",
+                    subject=rules.subject,
+                    description=description,
+                    allowed=rules.allowed,
+                )
+            ),
             code=MediaProblem.NOT_MEDIA,
         )
-    other_kind = MediaKind.AUDIO if rules.kind is MediaKind.VIDEO else MediaKind.VIDEO
+    other_kind = MediaKind.AUDIO if rules.video else MediaKind.VIDEO
+    hint: Text
     if format_name in limits_for(other_kind).formats:
-        hint = f" If it is meant as reference {other_kind.value}, attach it as {other_kind.value} instead."
-    elif rules.kind is MediaKind.VIDEO:
-        hint = " Convert it to MP4 and try again."
+        hint = (
+            Text("If it is meant as reference audio, attach it as audio instead.")
+            if rules.video
+            else Text("If it is meant as reference video, attach it as video instead.")
+        )
+    elif rules.video:
+        hint = Text("Convert it to MP4 and try again.")
     else:
-        hint = " Convert it to MP3 or WAV and try again."
+        hint = Text("Convert it to MP3 or WAV and try again.")
     raise InvalidMediaError(
-        f"{rules.subject} is {description}; {rules.plural} must be {rules.allowed}.{hint}",
+        (
+            Text(
+                "{subject} is {description}; reference videos must be {allowed}. {hint}",
+                subject=rules.subject,
+                description=description,
+                allowed=rules.allowed,
+                hint=hint,
+            )
+            if rules.video
+            else Text(
+                "{subject} is {description}; reference audio must be {allowed}. {hint}",
+                subject=rules.subject,
+                description=description,
+                allowed=rules.allowed,
+                hint=hint,
+            )
+        ),
         code=MediaProblem.UNSUPPORTED_FORMAT,
     )
 
@@ -251,18 +316,22 @@ def _check_iso_boxes(data: bytes, format_name: str, rules: _Rules) -> None:
         header = 8
         if size == 1:  # a 64-bit size follows the type
             if len(data) - offset < 16:
-                raise _damaged_error(rules, format_name, "the file ends in the middle of a box header")
+                raise _damaged_error(rules, format_name, Text("the file ends in the middle of a box header"))
             (size,) = struct.unpack_from(">Q", data, offset + 8)
             header = 16
         elif size == 0:  # the last box, running to the end of the file
             size = len(data) - offset
         if size < header:
-            raise _damaged_error(rules, format_name, f"it contains a box with an impossible size ({size})")
+            raise _damaged_error(
+                rules, format_name, Text("it contains a box with an impossible size ({size})", size=str(size))
+            )
         seen_index = seen_index or box_type == b"moov"
         if offset + size > len(data):
             if box_type in _ESSENTIAL_BOXES or not seen_index:
                 raise _damaged_error(
-                    rules, format_name, "the file ends early (the upload or the recording was cut short)"
+                    rules,
+                    format_name,
+                    Text("the file ends early (the upload or the recording was cut short)"),
                 )
             break
         offset += size
@@ -272,8 +341,10 @@ def _check_iso_boxes(data: bytes, format_name: str, rules: _Rules) -> None:
         raise _damaged_error(
             rules,
             format_name,
-            'its index (the "moov" box) is missing, which happens when a recording was not finished or '
-            "the file was cut short",
+            Text(
+                'its index (the "moov" box) is missing, which happens when a recording was not finished or '
+                "the file was cut short"
+            ),
         )
 
 
@@ -322,7 +393,7 @@ def _read_container(data: bytes, format_name: str, rules: _Rules) -> MediaInfo:
         ) as container:
             return _describe_container(container, data, format_name, rules)
     except _PYAV_FAILURES as exc:
-        raise _damaged_error(rules, format_name, "it cannot be read") from exc
+        raise _damaged_error(rules, format_name, Text("it cannot be read")) from exc
 
 
 def _describe_container(container: InputContainer, data: bytes, format_name: str, rules: _Rules) -> MediaInfo:
@@ -343,9 +414,25 @@ def _describe_container(container: InputContainer, data: bytes, format_name: str
     duration_s = _duration_s(stream, container)
     if duration_s is None:
         raise InvalidMediaError(
-            f"{rules.subject} does not say how long it is, so its length cannot be checked (it may be cut "
-            f"short or still being recorded); {rules.plural} must be {rules.duration_range}. "
-            f"Export it again as a regular {_display_name(format_name)} file.",
+            (
+                Text(
+                    "{subject} does not say how long it is, so its length cannot be checked (it may be cut "
+                    "short or still being recorded); reference videos must be {range}. Export it again as "
+                    "a regular {format} file.",
+                    subject=rules.subject,
+                    range=rules.duration_range,
+                    format=_display_name(format_name),
+                )
+                if rules.video
+                else Text(
+                    "{subject} does not say how long it is, so its length cannot be checked (it may be cut "
+                    "short or still being recorded); reference audio must be {range}. Export it again as a "
+                    "regular {format} file.",
+                    subject=rules.subject,
+                    range=rules.duration_range,
+                    format=_display_name(format_name),
+                )
+            ),
             code=MediaProblem.UNKNOWN_DURATION,
         )
     _check_duration(duration_s, rules)
@@ -379,14 +466,40 @@ def _check_duration(duration_s: float, rules: _Rules) -> None:
     limits = rules.limits
     if duration_s < limits.min_duration_s - limits.duration_tolerance_s:
         raise InvalidMediaError(
-            f"{rules.subject} is {_format_seconds(duration_s, limits.min_duration_s)} long; "
-            f"{rules.plural} must be {rules.duration_range}. Use a longer clip.",
+            (
+                Text(
+                    "{subject} is {length} long; reference videos must be {range}. Use a longer clip.",
+                    subject=rules.subject,
+                    length=_format_seconds(duration_s, limits.min_duration_s),
+                    range=rules.duration_range,
+                )
+                if rules.video
+                else Text(
+                    "{subject} is {length} long; reference audio must be {range}. Use a longer clip.",
+                    subject=rules.subject,
+                    length=_format_seconds(duration_s, limits.min_duration_s),
+                    range=rules.duration_range,
+                )
+            ),
             code=MediaProblem.TOO_SHORT,
         )
     if duration_s > limits.max_duration_s + limits.duration_tolerance_s:
         raise InvalidMediaError(
-            f"{rules.subject} is {_format_seconds(duration_s, limits.max_duration_s)} long; "
-            f"{rules.plural} must be {rules.duration_range}. Trim it and try again.",
+            (
+                Text(
+                    "{subject} is {length} long; reference videos must be {range}. Trim it and try again.",
+                    subject=rules.subject,
+                    length=_format_seconds(duration_s, limits.max_duration_s),
+                    range=rules.duration_range,
+                )
+                if rules.video
+                else Text(
+                    "{subject} is {length} long; reference audio must be {range}. Trim it and try again.",
+                    subject=rules.subject,
+                    length=_format_seconds(duration_s, limits.max_duration_s),
+                    range=rules.duration_range,
+                )
+            ),
             code=MediaProblem.TOO_LONG,
         )
 
@@ -394,72 +507,109 @@ def _check_duration(duration_s: float, rules: _Rules) -> None:
 # --- messages ----------------------------------------------------------------------------------------------
 
 
-def _damaged_error(rules: _Rules, format_name: str, detail: str) -> InvalidMediaError:
-    description, _ = _DESCRIPTIONS.get(format_name, (format_name, True))
+def _damaged_error(rules: _Rules, format_name: str, detail: Text) -> InvalidMediaError:
+    description, _ = _description(format_name)
     return InvalidMediaError(
-        f"{rules.subject} is cut short or damaged: it looks like {description} but {detail}. "
-        "Export or save it again and re-upload it.",
+        Text(
+            "{subject} is cut short or damaged: it looks like {description} but {detail}. "
+            "Export or save it again and re-upload it.",
+            subject=rules.subject,
+            description=description,
+            detail=detail,
+        ),
         code=MediaProblem.DAMAGED,
     )
 
 
+#: What a file without the wanted track holds instead, by the kinds of track it has (sorted).
+_FOUND: dict[tuple[str, ...], Text] = {
+    (): Text("no video or audio at all"),
+    ("audio",): Text("only audio"),
+    ("video",): Text("only video"),
+    ("subtitle",): Text("only subtitle"),
+    ("audio", "subtitle"): Text("only audio and subtitle"),
+    ("subtitle", "video"): Text("only subtitle and video"),
+    ("audio", "video"): Text("only audio and video"),
+    ("audio", "subtitle", "video"): Text("only audio and subtitle and video"),
+}
+
+
 def _no_stream_error(streams: list[Stream], format_name: str, rules: _Rules) -> InvalidMediaError:
-    wanted = "video" if rules.kind is MediaKind.VIDEO else "audio"
-    contents = sorted({s.type for s in streams if s.type in {"video", "audio", "subtitle"}})
-    found = f"only {' and '.join(contents)}" if contents else "no video or audio at all"
-    description, _ = _DESCRIPTIONS.get(format_name, (format_name, True))
+    contents = tuple(sorted({s.type for s in streams if s.type in {"video", "audio", "subtitle"}}))
+    description, _ = _description(format_name)
     return InvalidMediaError(
-        f"{rules.subject} has no {wanted} track ({description} with {found}); {rules.plural} need one.",
+        (
+            Text(
+                "{subject} has no video track ({description} with {found}); reference videos need one.",
+                subject=rules.subject,
+                description=description,
+                found=_FOUND[contents],
+            )
+            if rules.video
+            else Text(
+                "{subject} has no audio track ({description} with {found}); reference audio need one.",
+                subject=rules.subject,
+                description=description,
+                found=_FOUND[contents],
+            )
+        ),
         code=MediaProblem.NO_STREAM,
     )
 
 
-def _format_seconds(duration_s: float, broken_bound: float) -> str:
+def _format_seconds(duration_s: float, broken_bound: float) -> Text:
     text = f"{duration_s:.1f}"
     # With little or no tolerance, 15.04 s must not read as "15.0 s" next to "must be 2-15 s".
     if float(text) == broken_bound:
         text = f"{duration_s:.2f}"
-    return f"{text} s"
+    # A number each language writes its way, unless English shows a trailing zero ("16.0 s").
+    seconds: float | str = float(text) if f"{float(text):g}" == text else text
+    return Text("{seconds} s", seconds=seconds)
+
+
+def _description(format_name: str) -> tuple[Text, bool]:
+    """How a message names the format, and whether it is audio or video at all."""
+    return _DESCRIPTIONS.get(format_name, (Text.verbatim(format_name), True))
 
 
 # --- telling what a file is, from its first bytes ----------------------------------------------------------
 
 # Format id -> (how a message names it, whether it is audio or video at all).
-_DESCRIPTIONS: dict[str, tuple[str, bool]] = {
-    "mp4": ("an MP4 file", True),
-    "mov": ("a MOV (QuickTime) file", True),
-    "m4a": ("an M4A (MPEG-4 audio) file", True),
-    "3gp": ("a 3GP video", True),
-    "wav": ("a WAV file", True),
-    "mp3": ("an MP3 file", True),
-    "webm": ("a WebM file", True),
-    "mkv": ("an MKV (Matroska) file", True),
-    "avi": ("an AVI file", True),
-    "ogg": ("an Ogg file", True),
-    "flac": ("a FLAC file", True),
-    "aac": ("an AAC audio file", True),
-    "aiff": ("an AIFF file", True),
-    "flv": ("a Flash video (FLV)", True),
-    "asf": ("a Windows Media (WMV or WMA) file", True),
-    "ts": ("an MPEG transport stream (.ts)", True),
-    "amr": ("an AMR voice recording", True),
-    "midi": ("a MIDI file", True),
-    "png": ("a PNG image", False),
-    "jpeg": ("a JPEG image", False),
-    "gif": ("a GIF image", False),
-    "webp": ("a WebP image", False),
-    "tiff": ("a TIFF image", False),
-    "heic": ("a HEIC photo", False),
-    "avif": ("an AVIF image", False),
-    "pdf": ("a PDF document", False),
-    "zip": ("a ZIP archive or Office document", False),
-    "gzip": ("a gzip archive", False),
-    "svg": ("an SVG drawing", False),
-    "html": ("a web page (HTML), perhaps an error page instead of the file", False),
-    "xml": ("an XML document", False),
-    "json": ("JSON data", False),
-    "text": ("plain text", False),
-    "binary": ("unrecognised binary data", False),
+_DESCRIPTIONS: dict[str, tuple[Text, bool]] = {
+    "mp4": (Text("an MP4 file"), True),
+    "mov": (Text("a MOV (QuickTime) file"), True),
+    "m4a": (Text("an M4A (MPEG-4 audio) file"), True),
+    "3gp": (Text("a 3GP video"), True),
+    "wav": (Text("a WAV file"), True),
+    "mp3": (Text("an MP3 file"), True),
+    "webm": (Text("a WebM file"), True),
+    "mkv": (Text("an MKV (Matroska) file"), True),
+    "avi": (Text("an AVI file"), True),
+    "ogg": (Text("an Ogg file"), True),
+    "flac": (Text("a FLAC file"), True),
+    "aac": (Text("an AAC audio file"), True),
+    "aiff": (Text("an AIFF file"), True),
+    "flv": (Text("a Flash video (FLV)"), True),
+    "asf": (Text("a Windows Media (WMV or WMA) file"), True),
+    "ts": (Text("an MPEG transport stream (.ts)"), True),
+    "amr": (Text("an AMR voice recording"), True),
+    "midi": (Text("a MIDI file"), True),
+    "png": (Text("a PNG image"), False),
+    "jpeg": (Text("a JPEG image"), False),
+    "gif": (Text("a GIF image"), False),
+    "webp": (Text("a WebP image"), False),
+    "tiff": (Text("a TIFF image"), False),
+    "heic": (Text("a HEIC photo"), False),
+    "avif": (Text("an AVIF image"), False),
+    "pdf": (Text("a PDF document"), False),
+    "zip": (Text("a ZIP archive or Office document"), False),
+    "gzip": (Text("a gzip archive"), False),
+    "svg": (Text("an SVG drawing"), False),
+    "html": (Text("a web page (HTML), perhaps an error page instead of the file"), False),
+    "xml": (Text("an XML document"), False),
+    "json": (Text("JSON data"), False),
+    "text": (Text("plain text"), False),
+    "binary": (Text("unrecognised binary data"), False),
 }
 _DISPLAY_ORDER = ("mp4", "mov", "wav", "mp3")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.domain.catalogue import Catalogue, RequestedOptions
 from bot.domain.errors import OptionValueError
+from bot.domain.text import Text
 
 #: `name:value`, where the value itself may hold a colon (`ratio:9:16`).
 _OPTION_WORD = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z_-]*):(?P<value>\S+)$")
@@ -44,13 +45,15 @@ def _switch(name: str, value: str) -> bool:
         return True
     if lowered in _OFF:
         return False
-    raise OptionValueError(f"`{name}:{value}`: use `{name}:on` or `{name}:off`.")
+    raise OptionValueError(Text("`{name}:{value}`: use `{name}:on` or `{name}:off`.", name=name, value=value))
 
 
 def _seconds(name: str, value: str) -> int:
     digits = value.lower().removesuffix("s").removesuffix("sec")
     if not digits.isdigit():
-        raise OptionValueError(f"`{name}:{value}`: give a whole number of seconds, like `{name}:8`.")
+        raise OptionValueError(
+            Text("`{name}:{value}`: give a whole number of seconds, like `{name}:8`.", name=name, value=value)
+        )
     return int(digits)
 
 
@@ -58,7 +61,9 @@ def _integer(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise OptionValueError(f"`{name}:{value}`: give a whole number, like `{name}:42`.") from None
+        raise OptionValueError(
+            Text("`{name}:{value}`: give a whole number, like `{name}:42`.", name=name, value=value)
+        ) from None
 
 
 def _resolution(_: str, value: str) -> str:
@@ -125,7 +130,9 @@ def resolve_model(text: str, catalogue: Catalogue) -> str:
         if wanted in names:
             return spec.key
     offered = ", ".join(f"`{spec.key}`" for spec in catalogue)
-    raise OptionValueError(f"`model:{text}`: there is no such model here. Models: {offered}.")
+    raise OptionValueError(
+        Text("`model:{text}`: there is no such model here. Models: {models}.", text=text, models=offered)
+    )
 
 
 def split_option_words(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -151,8 +158,19 @@ def parse_option_words(
     if unknown:
         listed = ", ".join(unknown)
         raise UnknownOptionWordError(
-            f"I don't know the option{'s' if len(unknown) > 1 else ''} {listed}. Options go after the prompt "
-            f"as words like `duration:8 ratio:9:16`; I know {_known_list()}."
+            Text(
+                "I don't know the options {listed}. Options go after the prompt as words like "
+                "`duration:8 ratio:9:16`; I know {known}.",
+                listed=listed,
+                known=_known_list(),
+            )
+            if len(unknown) > 1
+            else Text(
+                "I don't know the option {listed}. Options go after the prompt as words like "
+                "`duration:8 ratio:9:16`; I know {known}.",
+                listed=listed,
+                known=_known_list(),
+            )
         )
     model: str | None = None
     changes: dict[str, Any] = {}

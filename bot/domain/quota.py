@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from bot.domain.catalogue import ModelSpec
 from bot.domain.models import Resolution, VideoRequest
+from bot.domain.text import Text, Value
 
 _T = TypeVar("_T")
 
@@ -34,6 +35,7 @@ RESOLUTION_ORDER: tuple[Resolution, ...] = (Resolution.P480, Resolution.P720, Re
 
 DAY_S = 86_400
 ROLLING_WINDOW_S = 30 * DAY_S
+HOUR_S = 3_600
 
 
 class LimitName(StrEnum):
@@ -44,9 +46,11 @@ class LimitName(StrEnum):
     MODEL = "model"
     RESOLUTION = "resolution"
     DURATION = "duration"
+    JOB_COST = "job_cost"
     BANNED_WORD = "banned_word"
     CONCURRENT = "concurrent"
     COOLDOWN = "cooldown"
+    MEMBER_HOUR = "member_hour"
     MEMBER_DAY = "member_day"
     MEMBER_30_DAYS = "member_30_days"
     SERVER_DAY = "server_day"
@@ -67,6 +71,8 @@ class MemberLimits:
     allowed_models: frozenset[str] | None = None
     max_resolution: Resolution | None = None
     max_duration_s: int | None = None
+    #: Videos a member may start in any rolling hour (a burst limit, counted by admissions).
+    videos_per_hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,12 @@ class ServerRules:
     allowed_channel_ids: frozenset[int] | None = None  # None: every channel
     banned_user_ids: frozenset[int] = frozenset()
     banned_words: tuple[str, ...] = ()
+    #: The most credits one request may cost (None: no cap).
+    max_credits_per_job: int | None = None
+    #: Where one line per job start and ending, and the budget alerts, are posted (None: nowhere).
+    audit_channel_id: int | None = None
+    #: The role budget alerts mention (None: no mention).
+    alert_role_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,15 +105,27 @@ class Usage:
     server_credits_this_month: int = 0
     #: When the oldest credits in the member's 30-day window drop out (for the "frees up" message).
     member_30_days_oldest_at: float | None = None
+    #: Videos the member started in the rolling hour ending now, and when the oldest of them was admitted.
+    member_videos_last_hour: int = 0
+    member_hour_oldest_at: float | None = None
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a request may not go ahead, in the member's words, and when it would."""
+    """Why a request may not go ahead, in the member's words, and when it would.
+
+    `text` is one whole sentence per case (its numbers as values), so each language says it in its own
+    word order; `message` is the English.
+    """
 
     limit: LimitName
-    message: str
+    text: Text
     frees_at: float | None = None  # unix seconds; None when waiting will not help
+
+    @property
+    def message(self) -> str:
+        """The refusal in English."""
+        return str(self.text)
 
 
 @dataclass(frozen=True)
@@ -167,8 +191,8 @@ def effective_limits(
 
     1. the member override, if it sets the field;
     2. else the most generous value among the member's roles that set it: the larger credits, concurrent
-       jobs and maximum duration; the smaller cooldown; the highest maximum resolution; the union of
-       allowed models;
+       jobs, maximum duration and videos per hour; the smaller cooldown; the highest maximum resolution;
+       the union of allowed models;
     3. else the server default, if it sets the field;
     4. else `bot_defaults` (from settings; see `DEFAULT_MEMBER_LIMITS`).
 
@@ -190,6 +214,7 @@ def effective_limits(
             lambda limits: limits.max_resolution, lambda values: max(values, key=rank.__getitem__)
         ),
         max_duration_s=layers.resolve(lambda limits: limits.max_duration_s, max),
+        videos_per_hour=layers.resolve(lambda limits: limits.videos_per_hour, max),
     )
 
 
@@ -240,6 +265,59 @@ def next_month_start(now: float) -> float:
     return datetime(year, month, 1, tzinfo=UTC).timestamp()
 
 
+# --- budget alerts ----------------------------------------------------------------------------------------
+
+#: The shares of a server budget (in percent) at which moderators hear that it is being spent.
+BUDGET_ALERT_PERCENTS: tuple[int, ...] = (50, 80, 100)
+
+
+class BudgetPeriod(StrEnum):
+    """The server budgets an alert can be about."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+@dataclass(frozen=True)
+class BudgetAlert:
+    """A server budget has reached `percent` of itself in the period named by `period_key`."""
+
+    period: BudgetPeriod
+    percent: int
+    used: int
+    budget: int
+    #: "2026-11-30" for a UTC day, "2026-11" for a UTC month: an alert fires once per period.
+    period_key: str
+
+    @property
+    def key(self) -> str:
+        """What identifies this alert for good (the once-only record is kept under it)."""
+        return f"{self.period.value}:{self.period_key}:{self.percent}"
+
+
+def budget_alerts(rules: ServerRules, *, day_used: int, month_used: int, now: float) -> list[BudgetAlert]:
+    """Every alert threshold the server's usage has reached in the current UTC day and month.
+
+    Reached, not crossed just now: which of them already fired is the caller's (durable) record, so an alert
+    missed while no audit channel was set, or under a budget lowered mid-period, still fires once.
+    """
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    alerts: list[BudgetAlert] = []
+    for period, budget, used, period_key in (
+        (BudgetPeriod.DAY, rules.credits_per_day, day_used, moment.strftime("%Y-%m-%d")),
+        (BudgetPeriod.MONTH, rules.credits_per_month, month_used, moment.strftime("%Y-%m")),
+    ):
+        if budget is None or budget <= 0:  # a budget of 0 admits nothing, so there is nothing to warn about
+            continue
+        alerts.extend(
+            BudgetAlert(period, percent, used, budget, period_key)
+            for percent in BUDGET_ALERT_PERCENTS
+            # Integers only: 80 % of 5 credits is reached at 4, never missed by a float rounding down.
+            if used * 100 >= budget * percent
+        )
+    return alerts
+
+
 # --- the check --------------------------------------------------------------------------------------------
 
 
@@ -247,8 +325,9 @@ def check_quota(check: QuotaCheck) -> Refusal | None:
     """The first limit that blocks `check.request`, or None when it may go ahead.
 
     Checked in this order, so the member hears about the limit waiting cannot fix before one it can: banned
-    member, channel, model, resolution, duration, banned word, concurrent jobs, cooldown, member credits
-    today, member credits over 30 days, server credits today, server credits this month.
+    member, channel, model, resolution, duration, cost of one video, banned word, concurrent jobs, cooldown,
+    videos this hour, member credits today, member credits over 30 days, server credits today, server
+    credits this month.
     """
     for rule in _RULES:
         refusal = rule(check)
@@ -260,7 +339,7 @@ def check_quota(check: QuotaCheck) -> Refusal | None:
 def _banned(check: QuotaCheck) -> Refusal | None:
     if check.user_id not in check.rules.banned_user_ids:
         return None
-    return Refusal(LimitName.BANNED, "You are not allowed to make videos on this server.")
+    return Refusal(LimitName.BANNED, Text("You are not allowed to make videos on this server."))
 
 
 def _channel(check: QuotaCheck) -> Refusal | None:
@@ -268,23 +347,28 @@ def _channel(check: QuotaCheck) -> Refusal | None:
     if allowed is None or check.channel_id in allowed:
         return None
     if not allowed:
-        return Refusal(LimitName.CHANNEL, "Videos cannot be made in any channel on this server.")
+        return Refusal(LimitName.CHANNEL, Text("Videos cannot be made in any channel on this server."))
     channels = ", ".join(f"<#{channel_id}>" for channel_id in sorted(allowed))
-    return Refusal(LimitName.CHANNEL, f"Videos can't be made here. Use one of these channels: {channels}.")
+    return Refusal(
+        LimitName.CHANNEL,
+        Text("Videos can't be made here. Use one of these channels: {channels}.", channels=channels),
+    )
 
 
 def _model(check: QuotaCheck) -> Refusal | None:
     allowed = check.limits.allowed_models
     if allowed is None or check.request.model in allowed:
         return None
+    model = check.model_name(check.request.model)
     if not allowed:
-        return Refusal(
-            LimitName.MODEL, f"You may not use {check.model_name(check.request.model)}, or any other model."
-        )
+        return Refusal(LimitName.MODEL, Text("You may not use {model}, or any other model.", model=model))
     return Refusal(
         LimitName.MODEL,
-        f"You may not use {check.model_name(check.request.model)}. "
-        f"Models you may use: {', '.join(sorted(check.model_name(key) for key in allowed))}.",
+        Text(
+            "You may not use {model}. Models you may use: {models}.",
+            model=model,
+            models=", ".join(sorted(check.model_name(key) for key in allowed)),
+        ),
     )
 
 
@@ -297,8 +381,11 @@ def _resolution(check: QuotaCheck) -> Refusal | None:
         return None
     return Refusal(
         LimitName.RESOLUTION,
-        f"Your highest resolution is {highest.value}; you asked for {check.request.resolution.value}. "
-        "Choose a lower resolution.",
+        Text(
+            "Your highest resolution is {highest}; you asked for {asked}. Choose a lower resolution.",
+            highest=highest.value,
+            asked=check.request.resolution.value,
+        ),
     )
 
 
@@ -308,8 +395,26 @@ def _duration(check: QuotaCheck) -> Refusal | None:
         return None
     return Refusal(
         LimitName.DURATION,
-        f"Your longest video is {longest} s; you asked for {check.request.duration_s} s. "
-        "Choose a shorter duration.",
+        Text(
+            "Your longest video is {longest} s; you asked for {asked} s. Choose a shorter duration.",
+            longest=longest,
+            asked=check.request.duration_s,
+        ),
+    )
+
+
+def _job_cost(check: QuotaCheck) -> Refusal | None:
+    cap = check.rules.max_credits_per_job
+    if cap is None or check.cost_credits <= cap:
+        return None
+    return Refusal(
+        LimitName.JOB_COST,
+        Text(
+            "This video costs {cost}; one video may cost at most {cap} on this server. "
+            "Choose a shorter duration or a lower resolution.",
+            cost=_credits(check.cost_credits),
+            cap=_credits(cap),
+        ),
     )
 
 
@@ -322,8 +427,11 @@ def _banned_word(check: QuotaCheck) -> Refusal | None:
         return None
     return Refusal(
         LimitName.BANNED_WORD,
-        f"Your prompt contains “{found.group(0)}”, which this server does not allow. "
-        "Change the prompt and try again.",
+        Text(
+            "Your prompt contains “{word}”, which this server does not allow. "
+            "Change the prompt and try again.",
+            word=found.group(0),
+        ),
     )
 
 
@@ -359,12 +467,16 @@ def _concurrent(check: QuotaCheck) -> Refusal | None:
         return None
     if limit == 0:
         return Refusal(
-            LimitName.CONCURRENT, "You may not make videos at the moment (your limit is 0 at once)."
+            LimitName.CONCURRENT, Text("You may not make videos at the moment (your limit is 0 at once).")
         )
     return Refusal(
         LimitName.CONCURRENT,
-        f"You have {_videos(active)} in progress and may have {limit} at once. "
-        "You can start another when one of your running videos finishes.",
+        Text(
+            "You have {videos} in progress and may have {limit} at once. "
+            "You can start another when one of your running videos finishes.",
+            videos=_videos(active),
+            limit=limit,
+        ),
     )
 
 
@@ -379,98 +491,192 @@ def _cooldown(check: QuotaCheck) -> Refusal | None:
     ago = max(0, math.floor(check.usage.now - last))
     return Refusal(
         LimitName.COOLDOWN,
-        f"You can start one video every {_seconds(cooldown)}; your last one was {_seconds(ago)} ago. "
-        f"You can start another {_when(frees_at)}.",
+        Text(
+            "You can start one video every {every}; your last one was {ago} ago. "
+            "You can start another {when}.",
+            every=_seconds(cooldown),
+            ago=_seconds(ago),
+            when=_when(frees_at),
+        ),
         frees_at,
     )
 
 
-@dataclass(frozen=True)
-class _Budget:
-    """One credit allowance as a refusal describes it; the four credit limits differ only in wording."""
-
-    limit_name: LimitName
-    limit: int | None
-    used: int
-    usage: str  # "You have used 18 of your 20 credits today", a full clause naming the limit
-    whose_limit: str  # "your daily limit", for a video dearer than the whole allowance
-    frees_at: float | None
-    reset: str  # "Your daily credits reset", followed by the time when frees_at is known
-
-
-def _over_budget(budget: _Budget, cost: int) -> Refusal | None:
-    if budget.limit is None or budget.used + cost <= budget.limit:
+def _member_hour(check: QuotaCheck) -> Refusal | None:
+    limit = check.limits.videos_per_hour
+    started = check.usage.member_videos_last_hour
+    if limit is None or started < limit:
         return None
-    if cost > budget.limit:
-        # Waiting cannot help when one video is dearer than the whole allowance, so there is no frees_at.
+    if limit == 0:
         return Refusal(
-            budget.limit_name,
-            f"This video costs {_credits(cost)}, more than {budget.whose_limit} of {budget.limit} — "
-            f"choose a shorter duration or a lower resolution. ({budget.usage}.)",
+            LimitName.MEMBER_HOUR, Text("You may not make videos at the moment (your limit is 0 an hour).")
         )
-    message = f"{budget.usage}; this video costs {cost}."
-    if budget.frees_at is None:
-        return Refusal(budget.limit_name, message)
-    return Refusal(budget.limit_name, f"{message} {budget.reset} {_when(budget.frees_at)}.", budget.frees_at)
+    oldest = check.usage.member_hour_oldest_at
+    # The oldest video in the hour leaves it first; with the limit just lowered, more may have to leave.
+    if oldest is None:
+        return Refusal(
+            LimitName.MEMBER_HOUR,
+            Text(
+                "You have started {videos} in the last hour and may start {limit} an hour.",
+                videos=_videos(started),
+                limit=limit,
+            ),
+        )
+    frees_at = oldest + HOUR_S
+    return Refusal(
+        LimitName.MEMBER_HOUR,
+        Text(
+            "You have started {videos} in the last hour and may start {limit} an hour. "
+            "You can start another {when}.",
+            videos=_videos(started),
+            limit=limit,
+            when=_when(frees_at),
+        ),
+        frees_at,
+    )
+
+
+# The four credit allowances each say their refusals in whole sentences of their own (no clause is translated
+# apart and glued on), in the same three shapes: one video dearer than the whole allowance (waiting cannot
+# help, so no `frees_at`); over the allowance, with when it frees up; over it, when that is unknown.
 
 
 def _member_day(check: QuotaCheck) -> Refusal | None:
-    limit, used = check.limits.credits_per_day, check.usage.member_credits_today
-    budget = _Budget(
+    limit, used, cost = check.limits.credits_per_day, check.usage.member_credits_today, check.cost_credits
+    if limit is None or used + cost <= limit:
+        return None
+    values: dict[str, Value] = {"used": used, "credits": _credits(limit), "limit": limit}
+    if cost > limit:
+        return Refusal(
+            LimitName.MEMBER_DAY,
+            Text(
+                "This video costs {cost}, more than your daily limit of {limit} — choose a shorter "
+                "duration or a lower resolution. (You have used {used} of your {credits} today.)",
+                cost=_credits(cost),
+                **values,
+            ),
+        )
+    frees_at = next_day_start(check.usage.now)
+    return Refusal(
         LimitName.MEMBER_DAY,
-        limit,
-        used,
-        f"You have used {used} of your {_credits(limit or 0)} today",
-        "your daily limit",
-        next_day_start(check.usage.now),
-        "Your daily credits reset",
+        Text(
+            "You have used {used} of your {credits} today; this video costs {cost}. "
+            "Your daily credits reset {when}.",
+            cost=cost,
+            when=_when(frees_at),
+            **values,
+        ),
+        frees_at,
     )
-    return _over_budget(budget, check.cost_credits)
 
 
 def _member_30_days(check: QuotaCheck) -> Refusal | None:
-    limit, used = check.limits.credits_per_30_days, check.usage.member_credits_30_days
+    limit, used, cost = (
+        check.limits.credits_per_30_days,
+        check.usage.member_credits_30_days,
+        check.cost_credits,
+    )
+    if limit is None or used + cost <= limit:
+        return None
+    values: dict[str, Value] = {"used": used, "credits": _credits(limit), "limit": limit}
+    if cost > limit:
+        return Refusal(
+            LimitName.MEMBER_30_DAYS,
+            Text(
+                "This video costs {cost}, more than your 30-day limit of {limit} — choose a shorter "
+                "duration or a lower resolution. "
+                "(You have used {used} of your {credits} in the last 30 days.)",
+                cost=_credits(cost),
+                **values,
+            ),
+        )
     oldest = check.usage.member_30_days_oldest_at
+    if oldest is None:
+        return Refusal(
+            LimitName.MEMBER_30_DAYS,
+            Text(
+                "You have used {used} of your {credits} in the last 30 days; this video costs {cost}.",
+                cost=cost,
+                **values,
+            ),
+        )
     # Credits leave the rolling window job by job, 30 days after they were spent; the oldest job's credits
     # come back first, though they may not be enough on their own.
-    budget = _Budget(
+    frees_at = oldest + ROLLING_WINDOW_S
+    return Refusal(
         LimitName.MEMBER_30_DAYS,
-        limit,
-        used,
-        f"You have used {used} of your {_credits(limit or 0)} in the last 30 days",
-        "your 30-day limit",
-        None if oldest is None else oldest + ROLLING_WINDOW_S,
-        "Credits come back 30 days after they were spent; your oldest come back",
+        Text(
+            "You have used {used} of your {credits} in the last 30 days; this video costs {cost}. "
+            "Credits come back 30 days after they were spent; your oldest come back {when}.",
+            cost=cost,
+            when=_when(frees_at),
+            **values,
+        ),
+        frees_at,
     )
-    return _over_budget(budget, check.cost_credits)
 
 
 def _server_day(check: QuotaCheck) -> Refusal | None:
-    limit, used = check.rules.credits_per_day, check.usage.server_credits_today
-    budget = _Budget(
+    limit, used, cost = check.rules.credits_per_day, check.usage.server_credits_today, check.cost_credits
+    if limit is None or used + cost <= limit:
+        return None
+    values: dict[str, Value] = {"used": used, "credits": _credits(limit), "limit": limit}
+    if cost > limit:
+        return Refusal(
+            LimitName.SERVER_DAY,
+            Text(
+                "This video costs {cost}, more than this server's daily limit of {limit} — choose a shorter "
+                "duration or a lower resolution. (This server has used {used} of its {credits} today.)",
+                cost=_credits(cost),
+                **values,
+            ),
+        )
+    frees_at = next_day_start(check.usage.now)
+    return Refusal(
         LimitName.SERVER_DAY,
-        limit,
-        used,
-        f"This server has used {used} of its {_credits(limit or 0)} today",
-        "this server's daily limit",
-        next_day_start(check.usage.now),
-        "The server's daily credits reset",
+        Text(
+            "This server has used {used} of its {credits} today; this video costs {cost}. "
+            "The server's daily credits reset {when}.",
+            cost=cost,
+            when=_when(frees_at),
+            **values,
+        ),
+        frees_at,
     )
-    return _over_budget(budget, check.cost_credits)
 
 
 def _server_month(check: QuotaCheck) -> Refusal | None:
-    limit, used = check.rules.credits_per_month, check.usage.server_credits_this_month
-    budget = _Budget(
-        LimitName.SERVER_MONTH,
-        limit,
-        used,
-        f"This server has used {used} of its {_credits(limit or 0)} this month",
-        "this server's monthly limit",
-        next_month_start(check.usage.now),
-        "The server's monthly credits reset",
+    limit, used, cost = (
+        check.rules.credits_per_month,
+        check.usage.server_credits_this_month,
+        check.cost_credits,
     )
-    return _over_budget(budget, check.cost_credits)
+    if limit is None or used + cost <= limit:
+        return None
+    values: dict[str, Value] = {"used": used, "credits": _credits(limit), "limit": limit}
+    if cost > limit:
+        return Refusal(
+            LimitName.SERVER_MONTH,
+            Text(
+                "This video costs {cost}, more than this server's monthly limit of {limit} — choose a "
+                "shorter duration or a lower resolution. "
+                "(This server has used {used} of its {credits} this month.)",
+                cost=_credits(cost),
+                **values,
+            ),
+        )
+    frees_at = next_month_start(check.usage.now)
+    return Refusal(
+        LimitName.SERVER_MONTH,
+        Text(
+            "This server has used {used} of its {credits} this month; this video costs {cost}. "
+            "The server's monthly credits reset {when}.",
+            cost=cost,
+            when=_when(frees_at),
+            **values,
+        ),
+        frees_at,
+    )
 
 
 _RULES: tuple[Callable[[QuotaCheck], Refusal | None], ...] = (
@@ -479,9 +685,11 @@ _RULES: tuple[Callable[[QuotaCheck], Refusal | None], ...] = (
     _model,
     _resolution,
     _duration,
+    _job_cost,
     _banned_word,
     _concurrent,
     _cooldown,
+    _member_hour,
     _member_day,
     _member_30_days,
     _server_day,
@@ -497,12 +705,13 @@ def _when(moment: float) -> str:
     return f"<t:{math.ceil(moment)}:R>"
 
 
-def _credits(count: int) -> str:
-    return f"{count} credit" if count == 1 else f"{count} credits"
+def _credits(count: int) -> Text:
+    # A phrase of its own, translated in turn: "1 credit", "20 credits" (the count said in the reader's way).
+    return Text("1 credit") if count == 1 else Text("{count} credits", count=count)
 
 
-def _videos(count: int) -> str:
-    return f"{count} video" if count == 1 else f"{count} videos"
+def _videos(count: int) -> Text:
+    return Text("1 video") if count == 1 else Text("{count} videos", count=count)
 
 
 def _seconds(total: int) -> str:
@@ -519,47 +728,91 @@ def _seconds(total: int) -> str:
 
 NO_LIMIT = "No limit"
 
+#: A field value that is a bare number or name: not a sentence to look up, but its number is still written
+#: the reader's way (a template that is no literal, so no catalogue is asked for it).
+_BARE = "{value}"
 
-def describe_limits(limits: MemberLimits, rules: ServerRules | None = None) -> list[tuple[str, str]]:
-    """Human (name, value) pairs for showing limits to members and moderators; "No limit" where unset.
 
-    With `rules`, the server-wide rules follow the member's. Banned members and words are shown as counts,
-    never listed, so that showing the limits to a member does not repeat the words back.
-    """
+def _bare(value: int | str) -> Text:
+    return Text(_BARE, value=value)
 
-    def number(value: int | None, unit: str = "") -> str:
-        return NO_LIMIT if value is None else f"{value}{unit}"
+
+def limit_fields(limits: MemberLimits, rules: ServerRules | None = None) -> list[tuple[Text, Text]]:
+    """(name, value) pairs for showing limits to members and moderators, in any language; "No limit" where
+    unset. With `rules`, the server-wide rules follow the member's (see `rule_fields`)."""
+
+    def number(value: int | None) -> Text:
+        return Text("No limit") if value is None else _bare(value)
 
     pairs = [
-        ("Credits per day", number(limits.credits_per_day)),
-        ("Credits per 30 days", number(limits.credits_per_30_days)),
-        ("Videos at once", number(limits.concurrent_jobs)),
-        ("Wait between videos", NO_LIMIT if limits.cooldown_s is None else _seconds(limits.cooldown_s)),
+        (Text("Credits per day"), number(limits.credits_per_day)),
+        (Text("Credits per 30 days"), number(limits.credits_per_30_days)),
+        (Text("Videos at once"), number(limits.concurrent_jobs)),
         (
-            "Models",
-            "Any model"
-            if limits.allowed_models is None
-            else ", ".join(sorted(limits.allowed_models)) or "None",
+            Text("Wait between videos"),
+            Text("No limit") if limits.cooldown_s is None else _bare(_seconds(limits.cooldown_s)),
         ),
-        ("Highest resolution", NO_LIMIT if limits.max_resolution is None else limits.max_resolution.value),
-        ("Longest video", number(limits.max_duration_s, " s")),
+        (
+            Text("Models"),
+            Text("Any model")
+            if limits.allowed_models is None
+            else _bare(", ".join(sorted(limits.allowed_models)))
+            if limits.allowed_models
+            else Text("None"),
+        ),
+        (
+            Text("Highest resolution"),
+            Text("No limit") if limits.max_resolution is None else _bare(limits.max_resolution.value),
+        ),
+        (
+            Text("Longest video"),
+            Text("No limit")
+            if limits.max_duration_s is None
+            else Text("{seconds} s", seconds=limits.max_duration_s),
+        ),
+        (Text("Videos per hour"), number(limits.videos_per_hour)),
     ]
-    return pairs if rules is None else pairs + describe_rules(rules)
+    return pairs if rules is None else pairs + rule_fields(rules)
+
+
+def rule_fields(rules: ServerRules) -> list[tuple[Text, Text]]:
+    """(name, value) pairs for a server's own rules, in any language; banned members and words only as counts,
+    never listed, so that showing the rules does not repeat the words back."""
+    channels = rules.allowed_channel_ids
+
+    def number(value: int | None) -> Text:
+        return Text("No limit") if value is None else _bare(value)
+
+    return [
+        (Text("Server credits per day"), number(rules.credits_per_day)),
+        (Text("Server credits per month"), number(rules.credits_per_month)),
+        (Text("Most credits per video"), number(rules.max_credits_per_job)),
+        (
+            Text("Channels"),
+            Text("Any channel")
+            if channels is None
+            else _bare(", ".join(f"<#{c}>" for c in sorted(channels)))
+            if channels
+            else Text("None"),
+        ),
+        (Text("Banned members"), _bare(len(rules.banned_user_ids))),
+        (Text("Banned words"), _bare(len(rules.banned_words))),
+        (
+            Text("Audit channel"),
+            Text("None") if rules.audit_channel_id is None else _bare(f"<#{rules.audit_channel_id}>"),
+        ),
+        (
+            Text("Budget alerts mention"),
+            Text("Nobody") if rules.alert_role_id is None else _bare(f"<@&{rules.alert_role_id}>"),
+        ),
+    ]
+
+
+def describe_limits(limits: MemberLimits, rules: ServerRules | None = None) -> list[tuple[str, str]]:
+    """`limit_fields` in English."""
+    return [(str(name), str(value)) for name, value in limit_fields(limits, rules)]
 
 
 def describe_rules(rules: ServerRules) -> list[tuple[str, str]]:
-    """Human (name, value) pairs for a server's own rules; banned members and words only as counts."""
-    channels = rules.allowed_channel_ids
-    return [
-        ("Server credits per day", NO_LIMIT if rules.credits_per_day is None else str(rules.credits_per_day)),
-        (
-            "Server credits per month",
-            NO_LIMIT if rules.credits_per_month is None else str(rules.credits_per_month),
-        ),
-        (
-            "Channels",
-            "Any channel" if channels is None else ", ".join(f"<#{c}>" for c in sorted(channels)) or "None",
-        ),
-        ("Banned members", str(len(rules.banned_user_ids))),
-        ("Banned words", str(len(rules.banned_words))),
-    ]
+    """`rule_fields` in English."""
+    return [(str(name), str(value)) for name, value in rule_fields(rules)]

@@ -42,6 +42,7 @@ from PIL import Image
 
 from bot.domain.errors import MediaProcessingError
 from bot.domain.images import DEFAULT_IMAGE_LIMITS, ImageLimits
+from bot.domain.text import Text
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,28 @@ def _unreadable(
 ) -> MediaProcessingError:
     # `label` ("video", "first clip") rather than the file's name, which is the bot's own and means
     # nothing to the member.
-    return MediaProcessingError(f"The {label} could not be processed: {detail}.", code=code)
+    subject = _SUBJECTS.get(label) or Text("The {label}", label=label)
+    reason = _DETAILS.get(detail) or Text.verbatim(detail)
+    return MediaProcessingError(
+        Text("{subject} could not be processed: {detail}.", subject=subject, detail=reason), code=code
+    )
+
+
+#: How messages name each clip `_probe` is given, at the start of a sentence (a sentence each, so that every
+#: language can say it its own way).
+_SUBJECTS = {
+    "video": Text("The video"),
+    "first clip": Text("The first clip"),
+    "continuation": Text("The continuation"),
+}
+#: Why a clip could not be processed, by its English words.
+_DETAILS = {
+    "it cannot be read": Text("it cannot be read"),
+    "it has no video stream": Text("it has no video stream"),
+    "none of its pictures can be decoded": Text("none of its pictures can be decoded"),
+    "it does not say how long it is": Text("it does not say how long it is"),
+    "its frame rate is unknown": Text("its frame rate is unknown"),
+}
 
 
 @contextmanager
@@ -809,8 +831,15 @@ def _fit_frame_image(image: Image.Image, limits: ImageLimits) -> Image.Image:
     aspect = width / height
     if not limits.min_aspect < aspect < limits.max_aspect:
         raise MediaProcessingError(
-            f"The video is {width}×{height} px, an aspect ratio of {aspect:.2f}; a frame image must be "
-            f"between {limits.min_aspect:g} and {limits.max_aspect:g}, so it cannot be extended.",
+            Text(
+                "The video is {width}×{height} px, an aspect ratio of {aspect}; a frame image must be "
+                "between {min_aspect} and {max_aspect}, so it cannot be extended.",
+                width=str(width),
+                height=str(height),
+                aspect=format(aspect, ".2f"),  # two decimals, as written (3.00 is not exactly 3)
+                min_aspect=limits.min_aspect,
+                max_aspect=limits.max_aspect,
+            ),
             code=MediaProcessingProblem.ASPECT,
         )
     scale = 1.0

@@ -1,12 +1,13 @@
 """The bot in its members' languages: gettext message catalogues read with Babel, and Babel's formatting of
 numbers for each language.
 
-The catalogues are `bot/locales/<language>/LC_MESSAGES/<domain>.po`, one domain per part of the bot
-(`commands`: slash command names, descriptions and choices; `refusals`: why a request was refused, with
-its numbers; `cards`: status cards, results, buttons and other posts members read; `admin`: what moderators
-read). The message id is the English sentence itself, placeholders in braces (`{width}`); English
-needs no catalogue. They are compiled in memory when first used (`babel.messages.mofile`), so the repository
-holds only the reviewable `.po` text.
+The catalogues are `bot/locales/<language>/LC_MESSAGES/<domain>.po`, one domain per part of the bot:
+`commands` (slash command names, descriptions and choices), `refusals` (why a request was refused, with its
+numbers), `cards` (status cards, results, buttons and other posts members read) and `admin` (quotas, budgets
+and spend controls: the quota refusals members get, /quota, moderators' answers, audit lines and budget
+alerts). The message id is the English sentence itself, placeholders in braces (`{width}`); English needs no
+catalogue. They are compiled in memory when first used (`babel.messages.mofile`), so the repository holds
+only the reviewable `.po` text.
 
 A member's language is the one Discord reports for the interaction (`interaction.locale`), mapped to one of
 `Language` by `language_of`: regional variants fall back to the language we have (en-GB to English, es-419

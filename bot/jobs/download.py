@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.domain.text import Text
 from bot.jobs.errors import FetchError, VideoDownloadError
 from bot.jobs.notifier import DownloadedVideo
 from bot.settings import Settings
@@ -120,16 +121,24 @@ async def download_bytes(
     """
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"Only http(s) addresses can be fetched, not “{url[:80]}”.")
+        raise FetchError(Text("Only http(s) addresses can be fetched, not “{url}”.", url=url[:80]))
     if allowed_hosts is not None and parsed.host.lower() not in allowed_hosts:
         raise FetchError(
-            f"Files are only fetched from {', '.join(sorted(allowed_hosts))}, not {parsed.host}."
+            Text(
+                "Files are only fetched from {hosts}, not {host}.",
+                hosts=", ".join(sorted(allowed_hosts)),
+                host=parsed.host,
+            )
         )
     try:
         async with _open(http, parsed, policy, allowed_hosts=allowed_hosts) as response:
             if response.status_code >= 400:
                 raise FetchError(
-                    f"The file could not be fetched: HTTP {response.status_code} from {parsed.host}."
+                    Text(
+                        "The file could not be fetched: HTTP {status} from {host}.",
+                        status=str(response.status_code),
+                        host=parsed.host,
+                    )
                 )
             announced = response.headers.get("content-length")
             if announced is not None and announced.isdigit() and int(announced) > max_bytes:
@@ -142,10 +151,14 @@ async def download_bytes(
                     raise FetchError(_too_large_file(received.tell(), max_bytes, at_least=True))
             return received.getvalue()
     except _RefusedError as error:
-        raise FetchError(f"The file was not fetched: {error}.") from None
+        raise FetchError(Text("The file was not fetched: {reason}.", reason=str(error))) from None
     except httpx.HTTPError as error:
         raise FetchError(
-            f"The file could not be fetched from {parsed.host} ({type(error).__name__})."
+            Text(
+                "The file could not be fetched from {host} ({error}).",
+                host=parsed.host,
+                error=type(error).__name__,
+            )
         ) from error
 
 
@@ -253,9 +266,14 @@ def _forbidden(address: IPAddress, policy: AddressPolicy) -> str | None:
     return None
 
 
-def _too_large_file(size: int, limit: int, *, at_least: bool = False) -> str:
-    prefix = "more than " if at_least else ""
-    return f"The file is {prefix}{size / 1_000_000:.1f} MB; the limit is {limit / 1_000_000:.0f} MB."
+def _too_large_file(size: int, limit: int, *, at_least: bool = False) -> Text:
+    shown = f"{size / 1_000_000:.1f}"
+    # A number each language writes its way, unless English shows a trailing zero ("30.0 MB").
+    amount: float | str = float(shown) if f"{float(shown):g}" == shown else shown
+    most = int(f"{limit / 1_000_000:.0f}")
+    if at_least:
+        return Text("The file is more than {size} MB; the limit is {limit} MB.", size=amount, limit=most)
+    return Text("The file is {size} MB; the limit is {limit} MB.", size=amount, limit=most)
 
 
 async def _stream_to_file(

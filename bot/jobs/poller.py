@@ -47,6 +47,7 @@ from bot import metrics
 from bot.domain.catalogue import Catalogue, ModelSpec
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobOrigin, JobState, ProviderName
+from bot.jobs.audit import JobAudit
 from bot.jobs.download import AddressPolicy, download_bytes, download_video
 from bot.jobs.errors import DeliveryError, FetchError, VideoDownloadError
 from bot.jobs.explain import describe_failure
@@ -107,14 +108,17 @@ class JobPoller:
         download_policy: AddressPolicy = AddressPolicy.PUBLIC_HTTPS,
         events: JobEvents | None = None,
         discover: JobOrigin | None = None,
+        audit: JobAudit | None = None,
     ) -> None:
         """Drive the jobs of `store` that `job_filter` accepts.
 
         With `discover`, also claim and drive, while running, any open job of that origin whose lease is
         free or expired (every job of it must pass `job_filter`); `events` wakes the poller across
-        processes and is told when its stop frees jobs.
+        processes and is told when its stop frees jobs. `audit` hears of each ending once, after the write
+        that records it as announced.
         """
         self._store = store
+        self._audit = audit
         self._events = events
         self._publishing: set[asyncio.Task[None]] = set()
         self._discover_origin = discover
@@ -838,6 +842,8 @@ class JobPoller:
             return None
         log.info("job %s: delivered (%s)", job.id, reference, extra=job_fields(delivered))
         metrics.job_finished(delivered)
+        if self._audit is not None:  # this write succeeds once per job: the DELIVERED ending is recorded
+            await self._audit.job_ended(delivered)
         # Cosmetics (the status card) come after the record and are safe to repeat or to lose.
         try:
             await self._notifier.video_delivered(delivered)
@@ -908,5 +914,8 @@ class JobPoller:
                 log.error("job %s: giving up announcing its end: %s", job.id, error)  # noqa: TRY400
             metrics.job_finished(job)  # once: the job is marked announced next, and never announced again
         self._announce_failures.pop(job.id, None)
-        await self._store.mark_announced(job.id, owner=self._owner)
+        announced = await self._store.mark_announced(job.id, owner=self._owner)
+        if announced is not None and self._audit is not None:
+            # Only the one call that recorded the announcement gets a job back: one audit line per ending.
+            await self._audit.job_ended(announced)
         return None

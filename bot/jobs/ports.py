@@ -360,6 +360,14 @@ class StateStore(Protocol):
         """Store `value` under `key`, replacing what was there."""
         ...
 
+    async def put_if_absent(self, key: str, value: str) -> bool:
+        """Store `value` under `key` only if nothing is there; True when this call stored it.
+
+        Atomic across every process sharing the database: of many concurrent calls for one key, exactly one
+        returns True (what "once" rests on, e.g. a budget alert).
+        """
+        ...
+
     async def delete(self, key: str) -> None:
         """Forget `key` (nothing happens when it is not there)."""
         ...

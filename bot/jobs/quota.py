@@ -8,8 +8,9 @@ so fifty members pressing the button in the same second can never push usage ove
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.domain.catalogue import ModelSpec
@@ -27,12 +28,14 @@ from bot.domain.quota import (
 from bot.jobs.errors import JobError
 from bot.jobs.ports import NewJob, QuotaRefusedError, QuotaStore
 
+log = logging.getLogger(__name__)
+
 
 class QuotaExceededError(JobError):
     """A limit blocks the request; `refusal` says which, and when it frees up."""
 
     def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
+        super().__init__(refusal.text)  # the whole sentence, said in the member's language by the front end
         self.refusal = refusal
 
 
@@ -55,6 +58,31 @@ class QuotaOverview:
     usage: Usage
 
 
+@dataclass(frozen=True)
+class Admission:
+    """One admitted job, with what its server had spent just before it (counted inside the admission)."""
+
+    job: Job
+    cost: int
+    #: The server's rules, defaults filled in (its budget, audit channel and alert role).
+    rules: ServerRules
+    usage: Usage
+
+    @property
+    def server_credits_today(self) -> int:
+        """The server's credits today, this job's included."""
+        return self.usage.server_credits_today + self.cost
+
+    @property
+    def server_credits_this_month(self) -> int:
+        """The server's credits this month, this job's included."""
+        return self.usage.server_credits_this_month + self.cost
+
+
+#: Told of every admission after its transaction committed (budget alerts); must not raise.
+AdmissionListener = Callable[[Admission], Awaitable[None]]
+
+
 class QuotaService:
     """Effective limits, the early check and the atomic admission."""
 
@@ -72,6 +100,11 @@ class QuotaService:
         self._member_defaults = member_defaults
         self._server_defaults = server_defaults
         self._clock = clock
+        self._listeners: list[AdmissionListener] = []
+
+    def add_admission_listener(self, listener: AdmissionListener) -> None:
+        """Tell `listener` of every admission from now on (the front end wires its budget alerts here)."""
+        self._listeners.append(listener)
 
     @property
     def store(self) -> QuotaStore:
@@ -108,15 +141,26 @@ class QuotaService:
         limits, rules = await self.limits_for(member)
         cost = credits_for(spec, new.request)
 
+        counted: list[Usage] = []
+
         def decide(usage: Usage) -> Refusal | None:
+            counted.append(usage)  # the usage the admission decided on, for the budget alerts
             return check_quota(
                 self._check(member, new.request, cost, limits=limits, rules=rules, usage=usage)
             )
 
         try:
-            return await self._store.admit(new, credits=cost, decide=decide)
+            job = await self._store.admit(new, credits=cost, decide=decide)
         except QuotaRefusedError as error:
             raise QuotaExceededError(error.refusal) from None
+        if self._listeners and counted:
+            admission = Admission(job=job, cost=cost, rules=rules, usage=counted[-1])
+            for listener in self._listeners:
+                try:
+                    await listener(admission)
+                except Exception:  # the job is admitted; what a listener does is a courtesy
+                    log.exception("job %s: an admission listener failed", job.id)
+        return job
 
     async def overview(self, member: Member) -> QuotaOverview:
         """The member's limits and usage now."""

@@ -17,6 +17,7 @@ from bot.domain.images import (
     PreparedImage,
     fit_image_async,
     fit_memory_estimate,
+    image_subject,
     prepare_image_async,
     prepare_memory_estimate,
 )
@@ -35,6 +36,8 @@ from bot.domain.models import (
     ServiceTier,
     VideoRequest,
 )
+from bot.domain.text import Text
+from bot.jobs.audit import JobAudit
 from bot.jobs.errors import (
     FetchError,
     ImageNotPublishedError,
@@ -213,11 +216,14 @@ class JobService:
         lease_s: float = 30.0,
         defaults: OptionDefaults | None = None,
         memory: MediaMemory | None = None,
+        audit: JobAudit | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`owner` names the process (the poller's lease owner): jobs it creates are leased to it. `memory`
-        bounds the memory members' files and image decoding take at once (default: no bound)."""
+        bounds the memory members' files and image decoding take at once (default: no bound). `audit`
+        hears of each job once its paid submit was accepted."""
         self._defaults = defaults
+        self._audit = audit
         self._memory = memory or MediaMemory.within(None)
         self._store = store
         self._owner = owner
@@ -237,7 +243,11 @@ class JobService:
             return self._providers[spec.provider]
         except KeyError:  # only with a catalogue not built by `catalogue_for` from these providers
             raise ProviderNotConfiguredError(
-                f"{spec.display_name} runs on {spec.provider.value}, which is not configured on this bot."
+                Text(
+                    "{model} runs on {provider}, which is not configured on this bot.",
+                    model=spec.display_name,
+                    provider=spec.provider.value,
+                )
             ) from None
 
     @property
@@ -278,7 +288,7 @@ class JobService:
         )
         request = self._catalogue.validate(spec.key, options)
         if first_frame is None and spec.requires_first_frame:
-            raise MissingFrameError(f"{spec.display_name} needs a first-frame image.")
+            raise MissingFrameError(Text("{model} needs a first-frame image.", model=spec.display_name))
         first = await self._judged(first_frame, "first frame") if first_frame is not None else None
         last = await self._judged(last_frame, "last frame") if last_frame is not None else None
         # Each kind's checks run together, each in a thread: nine images take about as long as the slowest.
@@ -524,6 +534,8 @@ class JobService:
             extra=job_fields(queued),
         )
         metrics.job_started(queued)
+        if self._audit is not None:  # after the one QUEUED write: one "started" line per job
+            await self._audit.job_started(queued)
         return queued
 
     async def _abandon(self, job: Job, error: BaseException) -> None:
@@ -556,7 +568,7 @@ class JobService:
         """The job if it belongs to `user_id` (None: any job, for the CLI and moderators)."""
         job = await self._store.get(job_id)
         if job is None or (user_id is not None and job.requester.user_id != user_id):
-            raise JobNotFoundError(f"You have no job #{job_id}.")
+            raise JobNotFoundError(Text("You have no job #{id}.", id=str(job_id)))
         return job
 
     async def recent_jobs(self, user_id: int, *, guild_id: int | None = None, limit: int = 10) -> list[Job]:
@@ -580,9 +592,13 @@ class JobService:
         """Cancel a queued job at the provider and record it; raises when it cannot be cancelled."""
         job = await self.get_own(job_id, user_id)
         if job.state.is_final or job.state in (JobState.SUCCEEDED, JobState.DELIVERING):
-            raise JobNotCancellableError(f"Job #{job.id} is already {job.state.value}.")
+            raise JobNotCancellableError(
+                Text("Job #{id} is already {state}.", id=str(job.id), state=_state_word(job.state))
+            )
         if job.state is JobState.PENDING or job.provider_job_id is None:
-            raise JobNotCancellableError(f"Job #{job.id} is still being submitted; try again in a moment.")
+            raise JobNotCancellableError(
+                Text("Job #{id} is still being submitted; try again in a moment.", id=str(job.id))
+            )
         spec = self._catalogue.spec_for(job.provider, job.model)
         outcome = await self.provider_for(spec).cancel(job.provider_job_id, spec)
         match outcome:
@@ -596,18 +612,27 @@ class JobService:
                 )
                 if cancelled is None:
                     refreshed = await self._store.get(job.id)
-                    state = refreshed.state.value if refreshed else "gone"
-                    raise JobNotCancellableError(f"Job #{job.id} changed to {state} while cancelling.")
+                    state = _state_word(refreshed.state) if refreshed else Text("gone")
+                    raise JobNotCancellableError(
+                        Text("Job #{id} changed to {state} while cancelling.", id=str(job.id), state=state)
+                    )
                 self._tracker.poll_now(job.id)  # the job's owner announces the cancellation
                 return cancelled
             case CancelOutcome.NOT_CANCELLABLE:
                 raise JobNotCancellableError(
-                    f"Job #{job.id} is already being generated and the video service cannot stop it now."
+                    Text(
+                        "Job #{id} is already being generated and the video service cannot stop it now.",
+                        id=str(job.id),
+                    )
                 )
             case CancelOutcome.UNSUPPORTED:
                 raise JobNotCancellableError(
-                    f"Job #{job.id} runs on {spec.provider.value}, which offers no way to cancel a job. "
-                    "It will finish (and count) as usual."
+                    Text(
+                        "Job #{id} runs on {provider}, which offers no way to cancel a job. "
+                        "It will finish (and count) as usual.",
+                        id=str(job.id),
+                        provider=spec.provider.value,
+                    )
                 )
 
     async def record_removal(self, job_id: int) -> None:
@@ -642,7 +667,14 @@ async def _fetch_all(inputs: Sequence[InputFile], limits: Mapping[MediaRole, int
         limit = limits[item.slot.role]
         if item.size_bytes >= limit:
             size, most = human_size(item.size_bytes), human_size(limit)
-            raise FetchError(f"The {item.slot.noun} is {size}; it must be under {most}.")
+            raise FetchError(
+                Text(
+                    "{subject} is {size}; it must be under {most}.",
+                    subject=_slot_subject(item.slot),
+                    size=size,
+                    most=most,
+                )
+            )
     data = await gather_in_order(item.fetch(limits[item.slot.role]) for item in inputs)
     return {item.slot.key: content for item, content in zip(inputs, data, strict=True)}
 
@@ -667,16 +699,78 @@ def _require_urls(
     """Refuse before anything is stored when a URL-only provider would get a file without a URL."""
     name = provider.name.value
     if not provider.accepts_inline_images:
-        labelled = [("first frame", first), ("last frame", last)]
-        labelled += [(f"reference image {n}", image) for n, image in enumerate(references.images, 1)]
-        for label, frame in labelled:
-            if frame is not None and frame.url is None:
-                raise ImageNotPublishedError(
-                    f"{name} only accepts images by public URL, and the {label} has none."
+        if first is not None and first.url is None:
+            raise ImageNotPublishedError(
+                Text(
+                    "{provider} only accepts images by public URL, and the first frame has none.",
+                    provider=name,
                 )
-    for noun, clips in (("reference video", references.videos), ("reference audio clip", references.audios)):
-        for n, clip in enumerate(clips, 1):
-            if clip.url is None:
-                raise ImageNotPublishedError(
-                    f"{name} takes {noun}s only by public URL, and {noun} {n} has none."
+            )
+        if last is not None and last.url is None:
+            raise ImageNotPublishedError(
+                Text(
+                    "{provider} only accepts images by public URL, and the last frame has none.",
+                    provider=name,
                 )
+            )
+        for n, image in enumerate(references.images, 1):
+            if image.url is None:
+                raise ImageNotPublishedError(
+                    Text(
+                        "{provider} only accepts images by public URL, "
+                        "and the reference image {number} has none.",
+                        provider=name,
+                        number=n,
+                    )
+                )
+    for n, clip in enumerate(references.videos, 1):
+        if clip.url is None:
+            raise ImageNotPublishedError(
+                Text(
+                    "{provider} takes reference videos only by public URL, "
+                    "and reference video {number} has none.",
+                    provider=name,
+                    number=n,
+                )
+            )
+    for n, clip in enumerate(references.audios, 1):
+        if clip.url is None:
+            raise ImageNotPublishedError(
+                Text(
+                    "{provider} takes reference audio clips only by public URL, and reference audio clip "
+                    "{number} has none.",
+                    provider=name,
+                    number=n,
+                )
+            )
+
+
+def _slot_subject(slot: MediaSlot) -> Text:
+    """How a refusal names the file in `slot` at the start of a sentence ("The reference video 2"): a
+    sentence per kind of file, so that every language can say it its own way."""
+    match slot.role:
+        case MediaRole.VIDEO:
+            return Text("The reference video {number}", number=slot.number)
+        case MediaRole.AUDIO:
+            return Text("The reference audio clip {number}", number=slot.number)
+    return image_subject(slot.noun)
+
+
+#: A job's state as "Job #4 is already {state}" says it (the English word is the state's own name).
+_STATE_WORDS: dict[JobState, Text] = {
+    JobState.PENDING: Text("pending"),
+    JobState.QUEUED: Text("queued"),
+    JobState.RUNNING: Text("running"),
+    JobState.SUCCEEDED: Text("succeeded"),
+    JobState.DELIVERING: Text("delivering"),
+    JobState.DELIVERED: Text("delivered"),
+    JobState.FAILED: Text("failed"),
+    JobState.CANCELLED: Text("cancelled"),
+    JobState.EXPIRED: Text("expired"),
+    JobState.TIMED_OUT: Text("timed_out"),
+    JobState.UNKNOWN: Text("unknown"),
+}
+
+
+def _state_word(state: JobState) -> Text:
+    return _STATE_WORDS[state]

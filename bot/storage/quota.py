@@ -24,7 +24,7 @@ from typing import Literal
 import aiosqlite
 
 from bot.domain.models import FINAL_STATES, Job
-from bot.domain.quota import MemberLimits, Refusal, ServerRules, Usage
+from bot.domain.quota import HOUR_S, MemberLimits, Refusal, ServerRules, Usage
 from bot.jobs.ports import (
     GuildQuotaConfig,
     LimitScope,
@@ -301,7 +301,9 @@ async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int 
                 SUM(CASE WHEN user_id IS :user AND created_at > :window THEN credits ELSE 0 END),
                 MIN(CASE WHEN user_id IS :user AND created_at > :window THEN created_at END),
                 SUM(CASE WHEN created_at >= :day THEN credits ELSE 0 END),
-                SUM(CASE WHEN created_at >= :month THEN credits ELSE 0 END)
+                SUM(CASE WHEN created_at >= :month THEN credits ELSE 0 END),
+                SUM(CASE WHEN user_id IS :user AND created_at > :hour THEN 1 ELSE 0 END),
+                MIN(CASE WHEN user_id IS :user AND created_at > :hour THEN created_at END)
             FROM reservations
             WHERE guild_id IS :guild AND state IN (:reserved, :committed)
               AND created_at >= MIN(:day, :window, :month)
@@ -312,6 +314,7 @@ async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int 
             "day": day_start,
             "window": window_start,
             "month": month_start,
+            "hour": now - HOUR_S,
             "reserved": ReservationState.RESERVED.value,
             "committed": ReservationState.COMMITTED.value,
         },
@@ -334,6 +337,8 @@ async def _usage(conn: aiosqlite.Connection, guild_id: int | None, user_id: int 
         member_30_days_oldest_at=credits[2],
         server_credits_today=credits[3] or 0,
         server_credits_this_month=credits[4] or 0,
+        member_videos_last_hour=credits[5] or 0,
+        member_hour_oldest_at=credits[6],
         member_active_jobs=jobs[0],
         member_last_submit_at=jobs[1],
     )

@@ -254,6 +254,7 @@ def limits_to_json(limits: MemberLimits) -> str:
         "allowed_models": None if limits.allowed_models is None else sorted(limits.allowed_models),
         "max_resolution": None if limits.max_resolution is None else limits.max_resolution.value,
         "max_duration_s": limits.max_duration_s,
+        "videos_per_hour": limits.videos_per_hour,
     }
     return json.dumps(data, sort_keys=True)
 
@@ -271,6 +272,7 @@ def limits_from_json(raw: str) -> MemberLimits:
         allowed_models=None if models is None else frozenset(models),
         max_resolution=None if resolution is None else Resolution(resolution),
         max_duration_s=data.get("max_duration_s"),
+        videos_per_hour=data.get("videos_per_hour"),
     )
 
 
@@ -283,6 +285,9 @@ def rules_to_json(rules: ServerRules) -> str:
         "allowed_channel_ids": None if channels is None else sorted(channels),
         "banned_user_ids": sorted(rules.banned_user_ids),
         "banned_words": list(rules.banned_words),
+        "max_credits_per_job": rules.max_credits_per_job,
+        "audit_channel_id": rules.audit_channel_id,
+        "alert_role_id": rules.alert_role_id,
     }
     return json.dumps(data, sort_keys=True)
 
@@ -297,4 +302,7 @@ def rules_from_json(raw: str) -> ServerRules:
         allowed_channel_ids=None if channels is None else frozenset(channels),
         banned_user_ids=frozenset(data.get("banned_user_ids", ())),
         banned_words=tuple(data.get("banned_words", ())),
+        max_credits_per_job=data.get("max_credits_per_job"),
+        audit_channel_id=data.get("audit_channel_id"),
+        alert_role_id=data.get("alert_role_id"),
     )

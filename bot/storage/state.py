@@ -45,3 +45,13 @@ class SqliteStateStore:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, self._clock()),
         )
+
+    async def put_if_absent(self, key: str, value: str) -> bool:
+        """Store `value` under `key` only if nothing is there; True when this call stored it."""
+        # One statement through the process's one writer: the primary key decides, RETURNING tells who won.
+        row = await self._db.write(
+            "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            (key, value, self._clock()),
+        )
+        return row is not None

@@ -13,6 +13,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
+from bot.domain.text import Text
 from bot.jobs.errors import JobError
 from bot.jobs.ports import StateStore
 
@@ -57,8 +58,10 @@ class ImageForms:
         form = ImageForm(**json.loads(raw)) if raw is not None else None
         if form is None or form.user_id != user_id or time.time() - form.opened_at > FORM_TTL_S:
             raise FormExpiredError(
-                "That form is too old for me to find its image. "
-                "Use Apps → Animate image on the message again."
+                Text(
+                    "That form is too old for me to find its image. "
+                    "Use Apps → Animate image on the message again."
+                )
             )
         return form
 

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from cogs.embeds import started_text
+from bot.domain.text import Text
+from bot.i18n import Translator, language_of, translator
+from bot.presentation import localized_started_text
 from cogs.support.notifier import (
     MESSAGE_HANDLE_PREFIX,
     REPLY_WINDOW_S,
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 PREFIX = "intake:"
 #: How long a public refusal or interruption notice stays under a member's message before removing itself.
 REFUSAL_LIFETIME_S = 60.0
-INTERRUPTED = (
+INTERRUPTED = Text(
     "The bot restarted while it was preparing your request, before anything was stored or sent. Nothing was "
     "charged: please ask again."
 )
@@ -59,7 +61,12 @@ class Intake:
         """Remember the request while the block runs (the block stores it as a job, or raises)."""
         state = self._bot.runtime.state_store
         key = f"{PREFIX}{interaction.id}"
-        record = {"handle": reply_handle(interaction), "at": time.time(), "guild": interaction.guild_id}
+        record = {
+            "handle": reply_handle(interaction),
+            "at": time.time(),
+            "guild": interaction.guild_id,
+            "locale": str(interaction.locale.value),  # to answer in the member's language after a crash
+        }
         await state.put(key, json.dumps(record))
         try:
             yield
@@ -73,7 +80,8 @@ class Intake:
         handle = message_handle(message)
         key = f"{PREFIX}{handle}"
         guild_id = message.guild.id if message.guild is not None else None
-        await state.put(key, json.dumps({"handle": handle, "at": time.time(), "guild": guild_id}))
+        record = {"handle": handle, "at": time.time(), "guild": guild_id, "user": message.author.id}
+        await state.put(key, json.dumps(record))
         try:
             yield handle
         finally:
@@ -95,19 +103,27 @@ class Intake:
                 # A stored job goes on (its ending will replace this answer); an unstored one cost nothing.
                 if record["handle"].startswith(MESSAGE_HANDLE_PREFIX):
                     # A mention: a stored job shows its own card; an unstored one gets a reply.
-                    answered += job is None and await self._reply_to_message(record["handle"])
+                    if job is None:
+                        language = await self._bot.post_language(record.get("user"), record.get("guild"))
+                        answered += await self._reply_to_message(record["handle"], translator(language))
                 else:
-                    answer = INTERRUPTED if job is None else started_text(job)
+                    if job is None:
+                        answer = translator(language_of(record.get("locale"))).text(INTERRUPTED)
+                    else:  # no interaction to ask: the member's last known language
+                        language = await self._bot.post_language(
+                            job.requester.user_id, job.requester.guild_id
+                        )
+                        answer = localized_started_text(translator(language), job)
                     answered += await answer_privately(self._bot, record["handle"], answer)
             await state.delete(key)
         return answered
 
-    async def _reply_to_message(self, handle: str) -> bool:
+    async def _reply_to_message(self, handle: str, tr: Translator) -> bool:
         channel_id, _, message_id = handle.removeprefix(MESSAGE_HANDLE_PREFIX).partition(":")
         channel = self._bot.get_partial_messageable(int(channel_id))
         try:
             await channel.get_partial_message(int(message_id)).reply(
-                INTERRUPTED, mention_author=True, delete_after=REFUSAL_LIFETIME_S
+                tr.text(INTERRUPTED), mention_author=True, delete_after=REFUSAL_LIFETIME_S
             )
         except discord.HTTPException as error:
             log.info("could not answer an interrupted mention: %s", error)

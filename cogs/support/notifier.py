@@ -27,19 +27,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 
 from bot.domain.models import Derivation, ImageInfo, Job, JobOrigin
+from bot.domain.text import Text
 from bot.domain.transcode import JoinedVideo, fit_video_async, join_clips_async
+from bot.i18n import Translator, translator
 from bot.jobs.errors import DeliveryError
 from bot.jobs.notifier import DownloadedVideo
 from bot.jobs.ports import GenerationKey
 from bot.presentation import (
-    delivered_marker,
-    delivered_message,
-    ended_marker,
-    ended_message,
+    card_title_prefix,
+    delivered_marker_text,
+    delivered_text,
+    ended_marker_text,
+    ended_text,
+    every_language,
     human_size,
-    status_card,
-    status_card_title_prefix,
-    too_large_message,
+    localized_status_card,
+    too_large_text,
 )
 from cogs.embeds import card_embed, video_link
 from cogs.support.result_buttons import card_view, result_view
@@ -146,7 +149,8 @@ class Upload:
     path: Path
     size_bytes: int
     limit_bytes: int
-    #: What the member should know about the file ("Re-encoded to 720p to fit…"); None when nothing.
+    #: What the member should know about the file ("Re-encoded to 720p to fit…"), in the post's language;
+    #: None when nothing.
     note: str | None = None
 
 
@@ -182,16 +186,22 @@ class DiscordNotifier:
         """Queue the status card's edit (for front ends that changed a job themselves)."""
         self._board.show(job, final=final)
 
+    async def _reader(self, job: Job) -> Translator:
+        """The language of the job's posts: its requester's last known one, else the server's, else
+        English."""
+        return translator(await self._bot.post_language(job.requester.user_id, job.requester.guild_id))
+
     async def find_delivery(self, job: Job) -> str | None:
         """The id of this job's video message if an earlier attempt already posted it."""
-        marker = delivered_marker(job)
+        markers = every_language(delivered_marker_text, job)
         filename = video_filename(job)
         for channel_id in self._targets(job):
             found = await self._find_own_post(
                 job,
                 channel_id,
                 lambda message: (
-                    marker in message.content or any(a.filename == filename for a in message.attachments)
+                    any(marker in message.content for marker in markers)
+                    or any(a.filename == filename for a in message.attachments)
                 ),
             )
             if found is not None:
@@ -201,14 +211,15 @@ class DiscordNotifier:
     async def deliver_video(self, job: Job, video: DownloadedVideo) -> str:
         """Upload the video into the job's thread (or channel): joined to the video it extends, re-encoded
         to fit the server's upload limit when it is over; a link only when no watchable file fits."""
+        tr = await self._reader(job)
         with tempfile.TemporaryDirectory(prefix="seedance-post-") as scratch:
-            upload = await self._upload_for(job, video, Path(scratch))
-            return await self._deliver(job, upload)
+            upload = await self._upload_for(job, video, Path(scratch), tr)
+            return await self._deliver(job, upload, tr)
 
-    async def _deliver(self, job: Job, upload: Upload) -> str:
+    async def _deliver(self, job: Job, upload: Upload, tr: Translator) -> str:
         for channel_id in self._targets(job):
             try:
-                return str((await self._post_video(job, upload, channel_id)).id)
+                return str((await self._post_video(job, upload, channel_id, tr)).id)
             except (discord.Forbidden, discord.NotFound) as error:
                 # The thread was deleted or locked, or we lost a permission: try the channel next.
                 log.warning("job %s: cannot post in %s: %s", job.id, channel_id, error)
@@ -237,29 +248,34 @@ class DiscordNotifier:
             user = self._bot.get_user(user_id) or await self._bot.fetch_user(user_id)
             channel = await user.create_dm()
             nonce = outcome_nonce(job, channel.id, "dm")
-            await channel.send(f"Your video #{job.id} is ready: {link}", nonce=nonce)
+            tr = await self._reader(job)
+            content = tr.text(Text("Your video #{id} is ready: {link}", id=str(job.id), link=link))
+            await channel.send(content, nonce=nonce)
         except discord.HTTPException as error:
             log.info("job %s: no DM to its requester: %s", job.id, error)
 
     async def job_ended(self, job: Job) -> None:
         """Show the ending on the status card and tell the member under it (once, even after a crash)."""
+        tr = await self._reader(job)
         if job.status_message_id is None:
             # A crash between posting the card and recording it leaves a card only its title can find.
             card = await self._find_card(job)
             if card is None:
-                await self._answer_requester(job, ended_message(job, "").strip())
+                await self._answer_requester(job, ended_text(tr, job, "").strip())
                 return  # nothing was posted for this request: the private answer is all there is
             # Recorded, so that a crash before the card's edit still finds it (repaint_stale_cards).
             await self._bot.runtime.store.set_status_message(job.id, card.id)
             job = dataclasses.replace(job, status_message_id=card.id)
         self._board.show(job, final=True)
-        await self._answer_requester(job, ended_message(job, "").strip())
-        marker = ended_marker(job)
+        await self._answer_requester(job, ended_text(tr, job, "").strip())
+        markers = every_language(ended_marker_text, job)
         for channel_id in self._targets(job):
-            if await self._find_own_post(job, channel_id, lambda message: marker in message.content):
+            if await self._find_own_post(
+                job, channel_id, lambda message: any(marker in message.content for marker in markers)
+            ):
                 return
             try:
-                await self._post_ending(job, channel_id)
+                await self._post_ending(job, channel_id, tr)
                 return
             except (discord.Forbidden, discord.NotFound) as error:
                 log.warning("job %s: could not post its ending in %s: %s", job.id, channel_id, error)
@@ -283,11 +299,12 @@ class DiscordNotifier:
     async def _find_card(self, job: Job) -> discord.Message | None:
         if job.requester.channel_id is None:
             return None
-        title = status_card_title_prefix(job)
+        # In any language: the member may have changed theirs since the card was posted.
+        titles = every_language(card_title_prefix, job)
         return await self._find_own_post(
             job,
             job.requester.channel_id,
-            lambda message: any((embed.title or "").startswith(title) for embed in message.embeds),
+            lambda message: any((embed.title or "").startswith(titles) for embed in message.embeds),
         )
 
     async def _find_own_post(
@@ -310,7 +327,7 @@ class DiscordNotifier:
             raise
         return None
 
-    async def _upload_for(self, job: Job, video: DownloadedVideo, scratch: Path) -> Upload:
+    async def _upload_for(self, job: Job, video: DownloadedVideo, scratch: Path, tr: Translator) -> Upload:
         """The file to post: the clip (joined to the one it extends), re-encoded when over the limit."""
         limit = self._upload_limit(job)
         path, size, notes = video.path, video.size_bytes, []
@@ -318,19 +335,28 @@ class DiscordNotifier:
             joined = await self._joined_to_parent(job, video, scratch)
             if joined is not None:
                 path, size = joined.path, joined.size_bytes
-                notes.append(
-                    f"It continues video #{job.lineage.parent_job_id}: both clips joined, "
-                    f"{joined.duration_s:.0f} s in all."
+                joined_note = Text(
+                    "It continues video #{parent}: both clips joined, {seconds} s in all.",
+                    parent=str(job.lineage.parent_job_id),
+                    seconds=round(joined.duration_s),
                 )
+                notes.append(tr.text(joined_note))
             else:
-                notes.append(f"Video #{job.lineage.parent_job_id} is gone, so this is the new part alone.")
+                gone = Text(
+                    "Video #{parent} is gone, so this is the new part alone.",
+                    parent=str(job.lineage.parent_job_id),
+                )
+                notes.append(tr.text(gone))
         if size > limit:
             fitted = await fit_video_async(path, scratch / "fitted.mp4", limit)
             if fitted is not None:
                 log.info("job %s: re-encoded %d bytes into %d to fit", job.id, size, fitted.size_bytes)
-                notes.append(
-                    f"Re-encoded to {fitted.height}p to fit this server's {human_size(limit)} upload limit."
+                fitted_note = Text(
+                    "Re-encoded to {height}p to fit this server's {limit} upload limit.",
+                    height=str(fitted.height),
+                    limit=human_size(limit),
                 )
+                notes.append(tr.text(fitted_note))
                 path, size = fitted.path, fitted.size_bytes
         note = " ".join(notes) or None
         return Upload(video=video, path=path, size_bytes=size, limit_bytes=limit, note=note)
@@ -378,7 +404,7 @@ class DiscordNotifier:
             return False
         return True
 
-    async def _post_video(self, job: Job, upload: Upload, channel_id: int) -> discord.Message:
+    async def _post_video(self, job: Job, upload: Upload, channel_id: int, tr: Translator) -> discord.Message:
         mention, allowed = _addressing(job)
         video, limit = upload.video, upload.limit_bytes
         channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
@@ -389,18 +415,20 @@ class DiscordNotifier:
                 discord.File(upload.path, filename=video_filename(job)),
                 *_last_frame_files(job, video, limit),
             ]
-            content = delivered_message(job, mention, upload.note)
+            content = delivered_text(tr, job, mention, upload.note)
             nonce = outcome_nonce(job, channel_id, "video")
-            view = result_view(job, catalogue)
+            view = result_view(job, catalogue, tr=tr)
             return channel.send(
                 content=content, files=files, allowed_mentions=allowed, nonce=nonce, view=view
             )
 
         def link() -> Awaitable[discord.Message]:
-            content = too_large_message(job, mention, upload.size_bytes, limit, video.source_url)
+            content = too_large_text(
+                tr, job, mention, size_bytes=upload.size_bytes, limit_bytes=limit, url=video.source_url
+            )
             files = _last_frame_files(job, video, limit)
             nonce = outcome_nonce(job, channel_id, "link")
-            view = result_view(job, catalogue, with_file=False)
+            view = result_view(job, catalogue, with_file=False, tr=tr)
             return channel.send(
                 content=content, files=files, allowed_mentions=allowed, nonce=nonce, view=view
             )
@@ -414,13 +442,14 @@ class DiscordNotifier:
                 log.info("job %s: upload refused as too large; posting a link", job.id)
         return await self._retrying(f"posting the link to the video of job {job.id}", link)
 
-    async def _post_ending(self, job: Job, channel_id: int) -> discord.Message:
+    async def _post_ending(self, job: Job, channel_id: int, tr: Translator) -> discord.Message:
         mention, allowed = _addressing(job)
         channel = self._bot.get_partial_messageable(channel_id, guild_id=job.requester.guild_id)
 
         def post() -> Awaitable[discord.Message]:
             nonce = outcome_nonce(job, channel_id, "ended")
-            return channel.send(content=ended_message(job, mention), allowed_mentions=allowed, nonce=nonce)
+            content = ended_text(tr, job, mention)
+            return channel.send(content=content, allowed_mentions=allowed, nonce=nonce)
 
         return await self._retrying(f"posting the ending of job {job.id}", post)
 
@@ -431,11 +460,14 @@ class DiscordNotifier:
         assert job.requester.channel_id is not None and job.status_message_id is not None
         channel = self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
         message = channel.get_partial_message(job.status_message_id)
-        card = status_card(job, self._bot.model_name(job.model), await self._bot.eta.progress(job))
+        tr = await self._reader(job)
+        card = localized_status_card(
+            tr, job, self._bot.model_name(job.model), await self._bot.eta.progress(job)
+        )
         # A /video job has no first frame: its status message shows reference files, not a thumbnail.
         thumbnail = f"attachment://{frame_filename(job.first_frame)}" if job.first_frame else None
         embed = card_embed(card, thumbnail_url=thumbnail)
-        view = card_view(job)
+        view = card_view(job, tr=tr)
         if not job.state.is_final:
             await message.edit(embed=embed, view=view)  # a newer state will follow: not worth a retry
             return

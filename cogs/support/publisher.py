@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.domain.models import Job
+from bot.domain.media import file_subject
+from bot.domain.models import Job, MediaRole
+from bot.domain.text import Text
+from bot.i18n import Language, language_of, translator
 from bot.jobs.errors import PublishError
 from bot.jobs.service import MediaUpload, PostedRequest, PreparedRequest
-from bot.presentation import human_size, status_card, thread_name
+from bot.presentation import asked_for_a_video, human_size, localized_status_card, thread_name
 from cogs.embeds import NO_MENTIONS, card_embed
 from cogs.support.notifier import outcome_nonce
 from cogs.support.result_buttons import card_view
@@ -50,19 +53,23 @@ class RequestPlace:
     upload_limit_bytes: int
     #: The member's own message, for a request made by mentioning the bot: the card answers it.
     reply_to: discord.Message | None = None
+    #: The language of the interaction that made the request; None for a mention (then the member's last
+    #: known language, else the server's).
+    language: Language | None = None
 
     @classmethod
     def of_interaction(cls, interaction: discord.Interaction) -> RequestPlace:
         """The channel of a command, menu, form or button (refuses one the bot cannot post in)."""
         channel = interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
-            raise PublishError("I can't post in this kind of channel.")
+            raise PublishError(Text("I can't post in this kind of channel."))
         return cls(
             channel=channel,
             channel_id=channel.id,
             requester_mention=interaction.user.mention,
             permissions=interaction.app_permissions,
             upload_limit_bytes=interaction.filesize_limit,
+            language=language_of(interaction.locale),
         )
 
     @classmethod
@@ -71,7 +78,7 @@ class RequestPlace:
         channel = message.channel
         guild = message.guild
         if guild is None or not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
-            raise PublishError("Mention me in a server channel to make a video.")
+            raise PublishError(Text("Mention me in a server channel to make a video."))
         return cls(
             channel=channel,
             channel_id=channel.id,
@@ -89,8 +96,11 @@ class DiscordPublisher:
         """Refuse at once (PublishError) where the bot cannot post the request."""
         missing = [name for name in REQUIRED_PERMISSIONS if not getattr(place.permissions, name)]
         if missing:
+            # Discord's own names for its permissions, as its settings screens show them.
             names = ", ".join(name.replace("_", " ").title() for name in missing)
-            raise PublishError(f"I need the {names} permission in this channel to post your video.")
+            raise PublishError(
+                Text("I need the {names} permission in this channel to post your video.", names=names)
+            )
         self._bot = bot
         self._retry_deadline_s = bot.runtime.settings.discord_retry_s
         self._place = place
@@ -113,8 +123,13 @@ class DiscordPublisher:
         for upload in uploads:
             if len(upload.data) > limit:
                 raise PublishError(
-                    f"{_label_text(upload)} is {human_size(len(upload.data))}; I can re-post files up to "
-                    f"{human_size(limit)} in this server, and the video service fetches them from there."
+                    Text(
+                        "{subject} is {size}; I can re-post files up to {limit} in this server, and the "
+                        "video service fetches them from there.",
+                        subject=_label_text(upload),
+                        size=human_size(len(upload.data)),
+                        limit=human_size(limit),
+                    )
                 )
 
     async def post_request(self, job: Job, prepared: PreparedRequest) -> PostedRequest:
@@ -124,7 +139,11 @@ class DiscordPublisher:
         batches = [
             uploads[start : start + FILES_PER_MESSAGE] for start in range(0, len(uploads), FILES_PER_MESSAGE)
         ] or [[]]
-        card = status_card(job, prepared.spec.display_name, await self._bot.eta.progress(job))
+        language = self._place.language or await self._bot.post_language(
+            job.requester.user_id, job.requester.guild_id
+        )
+        tr = translator(language)
+        card = localized_status_card(tr, job, prepared.spec.display_name, await self._bot.eta.progress(job))
         thumbnail = (
             f"attachment://{uploads[0].filename}" if uploads and uploads[0].slot.role.is_image else None
         )
@@ -138,8 +157,8 @@ class DiscordPublisher:
             nonce = outcome_nonce(job, channel_id, f"card{number}")
             if number == 0:
                 embed = card_embed(card, thumbnail_url=thumbnail)
-                view = card_view(job)
-                content = f"{mention} asked for a video"
+                view = card_view(job, tr=tr)
+                content = asked_for_a_video(tr, mention)
                 reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
                 return self._channel.send(
                     content=content,
@@ -153,7 +172,7 @@ class DiscordPublisher:
                     view=view or discord.utils.MISSING,
                 )
             return messages[0].reply(
-                content="More reference files for this video",
+                content=tr.text(Text("More reference files for this video")),
                 files=files,
                 allowed_mentions=NO_MENTIONS,
                 mention_author=False,
@@ -171,7 +190,7 @@ class DiscordPublisher:
         except discord.Forbidden:
             await _withdraw(messages)
             raise PublishError(
-                "I can't post in this channel. I need Send Messages, Attach Files and Embed Links here."
+                Text("I can't post in this channel. I need Send Messages, Attach Files and Embed Links here.")
             ) from None
         except BaseException:
             await _withdraw(messages)
@@ -188,14 +207,16 @@ class DiscordPublisher:
         status = self._status
         if status is None or not isinstance(status.channel, discord.TextChannel):
             return None
+        language = self._place.language or await self._bot.post_language(
+            job.requester.user_id, job.requester.guild_id
+        )
+        name = thread_name(job.id, job.request.prompt, translator(language))
         permissions = self._place.permissions
         if not (permissions.create_public_threads and permissions.send_messages_in_threads):
             return None
         try:
             thread = await call_with_retries(
-                lambda: status.create_thread(
-                    name=thread_name(job.id, job.request.prompt), auto_archive_duration=1440
-                ),
+                lambda: status.create_thread(name=name, auto_archive_duration=1440),
                 what=f"opening the thread of job {job.id}",
                 deadline_s=self._retry_deadline_s,
             )
@@ -217,11 +238,14 @@ def _files(batch: Sequence[MediaUpload]) -> list[discord.File]:
     return [discord.File(io.BytesIO(upload.data), filename=upload.filename) for upload in batch]
 
 
-def _label_text(upload: MediaUpload) -> str:
-    """ "The first frame", "The last frame", "Reference image 2"."""
-    if upload.slot.number == 0:
-        return f"The {upload.slot.key.replace('_', ' ')}"
-    return upload.slot.noun[0].upper() + upload.slot.noun[1:]
+def _label_text(upload: MediaUpload) -> Text:
+    """ "The first frame", "The last frame", "Reference image 2" (each a sentence of its own)."""
+    slot = upload.slot
+    if slot.number == 0:
+        return file_subject(slot.key.replace("_", " "))
+    if slot.role is MediaRole.IMAGE:
+        return Text("Reference image {number}", number=slot.number)
+    return file_subject(slot.noun)
 
 
 async def _withdraw(messages: Sequence[discord.Message]) -> None:

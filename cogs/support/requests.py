@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.domain.catalogue import RequestedOptions, prompt_advice
+from bot.domain.catalogue import RequestedOptions, prompt_advice_text
 from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobOrigin, Lineage, Requester
+from bot.domain.text import Text
+from bot.i18n import Language, Translator, for_locale
 from bot.jobs.quota import Member
 from bot.jobs.service import InputFile, VideoOrder
-from cogs.embeds import member_of, reply_privately, started_text
+from bot.presentation import localized_started_text, not_started_text
+from cogs.embeds import member_of, reply_privately
 from cogs.support.notifier import reply_handle
 from cogs.support.publisher import DiscordPublisher, RequestPlace
 
@@ -84,27 +87,27 @@ def _order(request: MemberRequest, member: Member, upload_limit: int, handle: st
 
 
 async def answer_started(
-    bot: SeedanceBot, interaction: discord.Interaction, job: Job, *notes: str | None
+    bot: SeedanceBot, interaction: discord.Interaction, job: Job, *notes: Text | None
 ) -> None:
     """Tell the member privately where their video will appear (or why it did not start), with any notes
     — such as a prompt longer than its model's advised length."""
-    await reply_privately(interaction, outcome_text(job, prompt_note(bot, job), *notes))
+    tr = for_locale(interaction.locale)
+    await reply_privately(interaction, outcome_text(tr, job, prompt_note(bot, job), *notes))
 
 
-def prompt_note(bot: SeedanceBot, job: Job) -> str | None:
+def prompt_note(bot: SeedanceBot, job: Job) -> Text | None:
     """A gentle note when the prompt passes its model's advised length (it was sent as is)."""
     try:
         spec = bot.runtime.catalogue.get(job.model)
     except DomainError:
         return None
-    return None if job.state.is_final else prompt_advice(spec, job.request.prompt)
+    return None if job.state.is_final else prompt_advice_text(spec, job.request.prompt)
 
 
-def outcome_text(job: Job, *notes: str | None) -> str:
-    """The member's private answer: where the video will appear, or why it did not start; and any notes."""
-    if job.state.is_final:
-        lines = [f"Video #{job.id} did not start. {job.error_message}"]
-    else:
-        lines = [started_text(job)]
-    lines += [note for note in notes if note]
+def outcome_text(tr: Translator, job: Job, *notes: Text | None) -> str:
+    """The member's private answer in `tr`'s language: where the video will appear, or why it did not
+    start; and any notes."""
+    lines = [not_started_text(tr, job) if job.state.is_final else localized_started_text(tr, job)]
+    # English notes exactly as the English sentences write them (`str`), others through the catalogues.
+    lines += [str(note) if tr.language is Language.ENGLISH else tr.text(note) for note in notes if note]
     return "\n".join(lines)

@@ -3,6 +3,9 @@ live in the custom id (`seedance:reroll:42`), so a press after a restart — or 
 rebuilt from the id alone. Nothing is held in memory per message.
 
 A press is dispatched as the bot event `result_press` (or `variation_chosen`), which cogs/results.py handles.
+
+Everyone who sees a post shares its buttons, so they are labelled in the post's language (the requester's),
+not each reader's; the custom ids are the same in every language.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from typing import Any
 import discord
 
 from bot.domain.catalogue import Catalogue
+from bot.domain.errors import DomainError
 from bot.domain.models import Job, JobState
-from bot.jobs.derive import variation_choices
+from bot.domain.text import Text
+from bot.i18n import Language, Translator, translator
+from bot.jobs.derive import Variation, VariationKind, variation_choices
 
 
 class ResultAction(StrEnum):
@@ -43,8 +49,9 @@ class ResultButton(
 ):
     """Re-roll, Extend, Delete or Cancel, for one job."""
 
-    def __init__(self, action: ResultAction, job_id: int) -> None:
+    def __init__(self, action: ResultAction, job_id: int, tr: Translator | None = None) -> None:
         label, emoji, style = _BUTTON_LOOK[action]
+        label = (tr or translator(Language.ENGLISH)).text(Text(label))
         super().__init__(
             discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"seedance:{action}:{job_id}")
         )
@@ -68,11 +75,13 @@ class VariationSelect(
 ):
     """The Variations menu: a new video from the same inputs with one option changed."""
 
-    def __init__(self, job_id: int, options: list[discord.SelectOption] | None = None) -> None:
+    def __init__(
+        self, job_id: int, options: list[discord.SelectOption] | None = None, tr: Translator | None = None
+    ) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"seedance:vary:{job_id}",
-                placeholder="Variations…",
+                placeholder=(tr or translator(Language.ENGLISH)).text(Text("Variations…")),
                 options=options or [discord.SelectOption(label="…", value="none")],
             )
         )
@@ -92,24 +101,47 @@ class VariationSelect(
         interaction.client.dispatch("variation_chosen", interaction, self.job_id, choice)
 
 
-def result_view(job: Job, catalogue: Catalogue, *, with_file: bool = True) -> discord.ui.View:
+def variation_label(tr: Translator, choice: Variation, english: str, catalogue: Catalogue) -> str:
+    """A Variations menu entry in `tr`'s language ("8 seconds long", "8 秒の長さ"); `english` as it was."""
+    match choice.kind:
+        case VariationKind.DURATION if choice.value.isdigit():
+            return tr.text(Text("{seconds} seconds long", seconds=int(choice.value)))
+        case VariationKind.RESOLUTION:
+            return tr.text(Text("In {resolution}", resolution=choice.value))
+        case VariationKind.MODEL:
+            try:
+                name = catalogue.get(choice.value).display_name
+            except DomainError:
+                return english
+            return tr.text(Text("With {model}", model=name))
+        case _:
+            return english
+
+
+def result_view(
+    job: Job, catalogue: Catalogue, *, with_file: bool = True, tr: Translator | None = None
+) -> discord.ui.View:
     """The buttons under a finished video: Re-roll, Extend (when the video was posted as a file), Delete,
-    and the Variations menu."""
+    and the Variations menu; labelled in `tr`'s language (English without)."""
+    tr = tr or translator(Language.ENGLISH)
     view = discord.ui.View(timeout=None)
     actions = [ResultAction.REROLL, *([ResultAction.EXTEND] if with_file else []), ResultAction.DELETE]
     for action in actions:
-        view.add_item(ResultButton(action, job.id))
+        view.add_item(ResultButton(action, job.id, tr))
     choices = variation_choices(job, catalogue)
     if choices:
-        options = [discord.SelectOption(label=label, value=choice.token) for choice, label in choices]
-        view.add_item(VariationSelect(job.id, options))
+        options = [
+            discord.SelectOption(label=variation_label(tr, choice, label, catalogue), value=choice.token)
+            for choice, label in choices
+        ]
+        view.add_item(VariationSelect(job.id, options, tr))
     return view
 
 
-def card_view(job: Job) -> discord.ui.View | None:
+def card_view(job: Job, *, tr: Translator | None = None) -> discord.ui.View | None:
     """The status card's buttons: Cancel while the job waits for the provider; none afterwards."""
     if job.state not in CANCELLABLE_STATES:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(ResultButton(ResultAction.CANCEL, job.id))
+    view.add_item(ResultButton(ResultAction.CANCEL, job.id, tr))
     return view

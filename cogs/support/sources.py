@@ -17,6 +17,7 @@ import discord
 
 from bot.domain.images import DEFAULT_IMAGE_LIMITS, ImageLimits, format_bytes
 from bot.domain.models import MediaSlot
+from bot.domain.text import Text
 from bot.jobs.download import download_bytes
 from bot.jobs.errors import FetchError, JobError
 from bot.jobs.service import InputFile
@@ -71,14 +72,18 @@ class ChosenImage:
     count: int
 
     @property
-    def note(self) -> str | None:
+    def note(self) -> Text | None:
         """Which image was used, when the message had several (see `which_image`)."""
         return which_image(self.position, self.count, self.image.name)
 
 
-def which_image(position: int, count: int, name: str) -> str | None:
+def which_image(position: int, count: int, name: str) -> Text | None:
     """ "Used image 2 of 3 (cat.png)." when a message had several images, else None."""
-    return f"Used image {position} of {count} ({name})." if count > 1 else None
+    return (
+        Text("Used image {position} of {count} ({name}).", position=position, count=count, name=name)
+        if count > 1
+        else None
+    )
 
 
 def images_in(message: discord.Message) -> list[MessageImage]:

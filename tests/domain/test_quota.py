@@ -16,12 +16,15 @@ from bot.domain.models import Ratio, Resolution, VideoRequest
 from bot.domain.quota import (
     DAY_S,
     DEFAULT_MEMBER_LIMITS,
+    HOUR_S,
+    BudgetPeriod,
     LimitName,
     MemberLimits,
     QuotaCheck,
     Refusal,
     ServerRules,
     Usage,
+    budget_alerts,
     check_quota,
     credits_for,
     day_start,
@@ -137,6 +140,7 @@ GENEROUS_ON_CREDITS = MemberLimits(
     allowed_models=frozenset({"a"}),
     max_resolution=Resolution.P720,
     max_duration_s=5,
+    videos_per_hour=2,
 )
 GENEROUS_ON_THE_REST = MemberLimits(
     credits_per_day=30,
@@ -146,6 +150,7 @@ GENEROUS_ON_THE_REST = MemberLimits(
     allowed_models=frozenset({"b"}),
     max_resolution=Resolution.P1080,
     max_duration_s=10,
+    videos_per_hour=6,
 )
 
 
@@ -179,6 +184,7 @@ def test_a_member_gets_the_most_generous_of_their_roles_per_field(roles: list[Me
         allowed_models=frozenset({"a", "b"}),
         max_resolution=Resolution.P1080,
         max_duration_s=10,
+        videos_per_hour=6,
     )
 
 
@@ -267,6 +273,16 @@ BOUNDARIES = [
     pytest.param(MemberLimits(max_duration_s=5), None, None, REQUEST, CHANNEL, 5, None, id="duration-at-max"),
     pytest.param(MemberLimits(max_duration_s=5), None, None, replace(REQUEST, duration_s=6), CHANNEL, 6,
                  LimitName.DURATION, id="duration-over-max"),
+    pytest.param(None, ServerRules(max_credits_per_job=5), None, REQUEST, CHANNEL, 5, None,
+                 id="job-cost-at-cap"),
+    pytest.param(None, ServerRules(max_credits_per_job=4), None, REQUEST, CHANNEL, 5, LimitName.JOB_COST,
+                 id="job-cost-over-cap"),
+    pytest.param(MemberLimits(videos_per_hour=3), None, Usage(now=NOW, member_videos_last_hour=2), REQUEST,
+                 CHANNEL, 5, None, id="one-below-hourly"),
+    pytest.param(MemberLimits(videos_per_hour=3), None, Usage(now=NOW, member_videos_last_hour=3), REQUEST,
+                 CHANNEL, 5, LimitName.MEMBER_HOUR, id="at-hourly"),
+    pytest.param(MemberLimits(videos_per_hour=0), None, None, REQUEST, CHANNEL, 5, LimitName.MEMBER_HOUR,
+                 id="hourly-zero"),
     pytest.param(MemberLimits(concurrent_jobs=3), None, Usage(now=NOW, member_active_jobs=2), REQUEST,
                  CHANNEL, 5, None, id="one-below-concurrent"),
     pytest.param(MemberLimits(concurrent_jobs=3), None, Usage(now=NOW, member_active_jobs=3), REQUEST,
@@ -330,6 +346,7 @@ def test_limits_are_checked_in_order_the_first_blocking_one_is_reported() -> Non
             allowed_models=frozenset({OTHER_MODEL}),
             max_resolution=Resolution.P480,
             max_duration_s=4,
+            videos_per_hour=1,
         ),
         rules=ServerRules(
             credits_per_day=500,
@@ -337,9 +354,12 @@ def test_limits_are_checked_in_order_the_first_blocking_one_is_reported() -> Non
             allowed_channel_ids=frozenset({OTHER_CHANNEL}),
             banned_user_ids=frozenset({USER}),
             banned_words=("cat",),
+            max_credits_per_job=9,
         ),
         usage=Usage(
             now=NOW,
+            member_videos_last_hour=1,
+            member_hour_oldest_at=NOW - 100,
             member_credits_today=20,
             member_credits_30_days=100,
             member_active_jobs=1,
@@ -355,9 +375,11 @@ def test_limits_are_checked_in_order_the_first_blocking_one_is_reported() -> Non
         (LimitName.MODEL, lambda c: replace(c, limits=replace(c.limits, allowed_models=None))),
         (LimitName.RESOLUTION, lambda c: replace(c, limits=replace(c.limits, max_resolution=None))),
         (LimitName.DURATION, lambda c: replace(c, limits=replace(c.limits, max_duration_s=None))),
+        (LimitName.JOB_COST, lambda c: replace(c, rules=replace(c.rules, max_credits_per_job=None))),
         (LimitName.BANNED_WORD, lambda c: replace(c, rules=replace(c.rules, banned_words=()))),
         (LimitName.CONCURRENT, lambda c: replace(c, limits=replace(c.limits, concurrent_jobs=None))),
         (LimitName.COOLDOWN, lambda c: replace(c, limits=replace(c.limits, cooldown_s=None))),
+        (LimitName.MEMBER_HOUR, lambda c: replace(c, limits=replace(c.limits, videos_per_hour=None))),
         (LimitName.MEMBER_DAY, lambda c: replace(c, limits=replace(c.limits, credits_per_day=None))),
         (LimitName.MEMBER_30_DAYS, lambda c: replace(c, limits=replace(c.limits, credits_per_30_days=None))),
         (LimitName.SERVER_DAY, lambda c: replace(c, rules=replace(c.rules, credits_per_day=None))),
@@ -493,7 +515,7 @@ def test_concurrent_limit_frees_when_a_running_video_finishes_not_at_a_time() ->
 def test_daily_refusal_reads_as_the_member_should_see_it() -> None:
     usage = Usage(now=NOW, member_credits_today=18)
     refusal = refused(make_check(limits=MemberLimits(credits_per_day=20), usage=usage))
-    assert refusal == Refusal(
+    assert (refusal.limit, refusal.message, refusal.frees_at) == (
         LimitName.MEMBER_DAY,
         "You have used 18 of your 20 credits today; this video costs 5. "
         f"Your daily credits reset <t:{NEXT_MIDNIGHT}:R>.",
@@ -589,6 +611,7 @@ def test_describe_fresh_install_limits() -> None:
         ("Models", "Any model"),
         ("Highest resolution", "No limit"),
         ("Longest video", "No limit"),
+        ("Videos per hour", "No limit"),
     ]
 
 
@@ -601,12 +624,16 @@ def test_describe_every_limit_and_server_rule_without_revealing_banned_words() -
         allowed_models=frozenset({"m-b", "m-a"}),
         max_resolution=Resolution.P720,
         max_duration_s=10,
+        videos_per_hour=4,
     )
     rules = ServerRules(
         credits_per_day=500,
         allowed_channel_ids=frozenset({2, 1}),
         banned_user_ids=frozenset({7}),
         banned_words=("secretword", "other"),
+        max_credits_per_job=20,
+        audit_channel_id=9,
+        alert_role_id=8,
     )
     described = describe_limits(limits, rules)
     assert dict(described) == {
@@ -617,10 +644,58 @@ def test_describe_every_limit_and_server_rule_without_revealing_banned_words() -
         "Models": "m-a, m-b",
         "Highest resolution": "720p",
         "Longest video": "10 s",
+        "Videos per hour": "4",
         "Server credits per day": "500",
         "Server credits per month": "No limit",
+        "Most credits per video": "20",
         "Channels": "<#1>, <#2>",
         "Banned members": "1",
         "Banned words": "2",
+        "Audit channel": "<#9>",
+        "Budget alerts mention": "<@&8>",
     }
     assert "secretword" not in repr(described)
+
+
+# --- spend controls: the per-job cap, the hourly burst limit, budget alerts -------------------------------
+
+
+def test_the_per_job_cap_names_the_cost_and_the_cap_and_waiting_will_not_help() -> None:
+    request = replace(REQUEST, resolution=Resolution.P720, duration_s=6)  # 12 credits
+    refusal = refused(make_check(request=request, cost=12, rules=ServerRules(max_credits_per_job=10)))
+    assert refusal.limit is LimitName.JOB_COST
+    assert "costs 12 credits" in refusal.message and "at most 10 credits" in refusal.message
+    assert refusal.frees_at is None
+
+
+def test_the_hourly_limit_says_when_the_next_video_is_allowed() -> None:
+    usage = Usage(now=NOW, member_videos_last_hour=3, member_hour_oldest_at=NOW - 1_000)
+    refusal = refused(make_check(limits=MemberLimits(videos_per_hour=3), usage=usage))
+    assert refusal.limit is LimitName.MEMBER_HOUR
+    assert refusal.frees_at == NOW - 1_000 + HOUR_S
+    assert "3 videos in the last hour" in refusal.message and "3 an hour" in refusal.message
+    assert f"<t:{int(NOW - 1_000 + HOUR_S)}:R>" in refusal.message
+
+
+def test_budget_alerts_are_the_thresholds_reached_in_each_period() -> None:
+    rules = ServerRules(credits_per_day=100, credits_per_month=1_000)
+    now = utc(2026, 11, 30, 13)
+    assert budget_alerts(rules, day_used=49, month_used=499, now=now) == []
+    reached = budget_alerts(rules, day_used=80, month_used=500, now=now)
+    assert [(a.period, a.percent, a.period_key) for a in reached] == [
+        (BudgetPeriod.DAY, 50, "2026-11-30"),
+        (BudgetPeriod.DAY, 80, "2026-11-30"),
+        (BudgetPeriod.MONTH, 50, "2026-11"),
+    ]
+    assert {a.key for a in reached} == {"day:2026-11-30:50", "day:2026-11-30:80", "month:2026-11:50"}
+    over = budget_alerts(rules, day_used=130, month_used=0, now=now)
+    assert [a.percent for a in over] == [50, 80, 100]
+
+
+def test_budget_alerts_are_exact_on_small_budgets_and_absent_without_one() -> None:
+    # 80 % of 5 credits is 4: reached at 4, not at 3.
+    rules = ServerRules(credits_per_day=5)
+    assert [a.percent for a in budget_alerts(rules, day_used=3, month_used=3, now=NOW)] == [50]
+    assert [a.percent for a in budget_alerts(rules, day_used=4, month_used=4, now=NOW)] == [50, 80]
+    assert budget_alerts(ServerRules(), day_used=10**6, month_used=10**6, now=NOW) == []
+    assert budget_alerts(ServerRules(credits_per_day=0), day_used=0, month_used=0, now=NOW) == []

@@ -359,6 +359,39 @@ async def test_active_jobs_and_last_submit_follow_the_members_jobs(jobs, quota, 
     assert (usage.member_active_jobs, usage.member_last_submit_at) == (1, start + 120)
 
 
+async def test_the_rolling_hour_counts_the_members_admitted_videos_not_the_returned_ones(jobs, quota, clock):
+    clock.now = start = utc(2024, 5, 10, 9)
+    first = await admit(quota)
+    clock.now = start + 600
+    returned = await admit(quota)
+    await admit(quota)
+    await admit(quota, user_id=8)  # another member
+    await admit(quota, guild_id=2)  # another server
+    await end_job(jobs, returned.id, JobState.FAILED)  # its credits come back: it does not count
+    await end_job(jobs, first.id, JobState.DELIVERED)  # delivered: it counts
+
+    usage = await quota.usage(GUILD, MEMBER, now=start + 3_599)
+    assert (usage.member_videos_last_hour, usage.member_hour_oldest_at) == (2, start)
+    usage = await quota.usage(GUILD, MEMBER, now=start + 3_600)  # the first has left the hour
+    assert (usage.member_videos_last_hour, usage.member_hour_oldest_at) == (1, start + 600)
+    usage = await quota.usage(GUILD, MEMBER, now=start + 600 + 3_600)
+    assert (usage.member_videos_last_hour, usage.member_hour_oldest_at) == (0, None)
+
+
+async def test_a_burst_against_an_hourly_limit_admits_exactly_that_many(jobs, quota):
+    def three_an_hour(usage: Usage) -> Refusal | None:
+        if usage.member_videos_last_hour >= 3:
+            return Refusal(LimitName.MEMBER_HOUR, "three an hour")
+        return None
+
+    results = await asyncio.gather(
+        *(quota.admit(new_job(), credits=1, decide=three_an_hour) for _ in range(20)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 3
+    assert all(isinstance(r, QuotaRefusedError) for r in results if isinstance(r, BaseException))
+    assert (await quota.usage(GUILD, MEMBER)).member_videos_last_hour == 3
+
+
 # --- Configuration and reports -----------------------------------------------------------------------------
 
 FULL_LIMITS = MemberLimits(
@@ -369,6 +402,7 @@ FULL_LIMITS = MemberLimits(
     allowed_models=frozenset({PRO, LITE}),
     max_resolution=Resolution.P720,
     max_duration_s=5,
+    videos_per_hour=4,
 )
 FULL_RULES = ServerRules(
     credits_per_day=500,
@@ -376,6 +410,9 @@ FULL_RULES = ServerRules(
     allowed_channel_ids=frozenset({30, 10, 20}),
     banned_user_ids=frozenset({5, 4}),
     banned_words=("zeta", "alpha"),
+    max_credits_per_job=40,
+    audit_channel_id=1_234_567_890_123_456_789,
+    alert_role_id=987_654_321_098_765_432,
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 async def test_put_get_replace_and_delete(backend):
     state = (await backend.open()).state
@@ -34,3 +36,28 @@ async def test_values_survive_the_process(backend):
     await first.state.put("k", "v")
     await first.close()
     assert await (await backend.open()).state.get("k") == "v"
+
+
+async def test_put_if_absent_stores_only_the_first_value(backend):
+    state = (await backend.open()).state
+    assert await state.put_if_absent("alert:day:50", "first") is True
+    assert await state.put_if_absent("alert:day:50", "second") is False
+    assert await state.get("alert:day:50") == "first"
+    await state.delete("alert:day:50")
+    assert await state.put_if_absent("alert:day:50", "again") is True
+
+
+async def test_put_if_absent_has_exactly_one_winner_across_processes(backend):
+    first, second = await backend.open(), await backend.open()
+    # Twenty callers racing on two processes' connections for the same key, plus one other key.
+    results = await asyncio.gather(
+        *(
+            process.state.put_if_absent("alert:month:80", f"caller {n}")
+            for n, process in enumerate([first, second] * 10)
+        ),
+        first.state.put_if_absent("alert:month:100", "alone"),
+    )
+    assert results[:-1].count(True) == 1
+    assert results[-1] is True
+    winner = results.index(True)
+    assert await second.state.get("alert:month:80") == f"caller {winner}"

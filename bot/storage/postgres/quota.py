@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from bot.domain.models import Job
-from bot.domain.quota import MemberLimits, Refusal, ServerRules, Usage
+from bot.domain.quota import HOUR_S, MemberLimits, Refusal, ServerRules, Usage
 from bot.jobs.ports import (
     GuildQuotaConfig,
     LimitScope,
@@ -262,7 +262,7 @@ def _equals(column: str, value: int | None, params: list[Any]) -> str:
 
 async def _usage(conn: PgConnection, guild_id: int | None, user_id: int | None, now: float) -> Usage:
     day_start, window_start, month_start = usage_windows(now)
-    params: list[Any] = [day_start, window_start, month_start]
+    params: list[Any] = [day_start, window_start, month_start, now - HOUR_S]
     member = _equals("user_id", user_id, params)
     guild = _equals("guild_id", guild_id, params)
     params += [ReservationState.RESERVED.value, ReservationState.COMMITTED.value]
@@ -275,7 +275,9 @@ async def _usage(conn: PgConnection, guild_id: int | None, user_id: int | None, 
             SUM(CASE WHEN {member} AND created_at > $2 THEN credits ELSE 0 END),
             MIN(CASE WHEN {member} AND created_at > $2 THEN created_at END),
             SUM(CASE WHEN created_at >= $1 THEN credits ELSE 0 END),
-            SUM(CASE WHEN created_at >= $3 THEN credits ELSE 0 END)
+            SUM(CASE WHEN created_at >= $3 THEN credits ELSE 0 END),
+            COUNT(CASE WHEN {member} AND created_at > $4 THEN 1 END),
+            MIN(CASE WHEN {member} AND created_at > $4 THEN created_at END)
         FROM reservations
         WHERE {guild} AND state IN (${n - 1}, ${n}) AND created_at >= LEAST($1, $2, $3)
         """,
@@ -299,6 +301,8 @@ async def _usage(conn: PgConnection, guild_id: int | None, user_id: int | None, 
         member_30_days_oldest_at=credits[2],
         server_credits_today=credits[3] or 0,
         server_credits_this_month=credits[4] or 0,
+        member_videos_last_hour=credits[5] or 0,
+        member_hour_oldest_at=credits[6],
         member_active_jobs=jobs[0],
         member_last_submit_at=jobs[1],
     )

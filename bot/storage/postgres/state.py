@@ -44,3 +44,15 @@ class PostgresStateStore:
             value,
             self._clock(),
         )
+
+    async def put_if_absent(self, key: str, value: str) -> bool:
+        """Store `value` under `key` only if nothing is there; True when this call stored it."""
+        # The primary key decides between processes; RETURNING yields a row only for the one that inserted.
+        row = await self._db.fetch_one(
+            "INSERT INTO bot_state (key, value, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            key,
+            value,
+            self._clock(),
+        )
+        return row is not None

@@ -64,3 +64,25 @@ async def test_only_this_process_s_interrupted_requests_are_answered_and_forgott
     assert await Intake(bot).answer_interrupted() == 1  # type: ignore[arg-type]
     assert answered == ["app:mine"]
     assert list(state.values) == [f"{PREFIX}theirs"]  # still the other process's to finish or answer
+
+
+async def test_an_interrupted_member_is_answered_in_the_language_of_their_request(monkeypatch) -> None:
+    answered: dict[str, str] = {}
+
+    async def answer_privately(bot, handle: str, text: str) -> bool:
+        answered[handle] = text
+        return True
+
+    monkeypatch.setattr(intake_module, "answer_privately", answer_privately)
+    bot = bot_on(None, None)
+    state = bot.runtime.state_store
+    for name, locale in (("french", "fr"), ("english", "en-US"), ("korean", "ko")):
+        record = {"handle": f"app:{name}", "at": time.time(), "guild": 1, "locale": locale}
+        await state.put(f"{PREFIX}{name}", json.dumps(record))
+    assert await Intake(bot).answer_interrupted() == 3  # type: ignore[arg-type]
+    assert (
+        answered["app:french"].startswith("Le bot a redémarré")
+        and "Rien n'a été facturé" in answered["app:french"]
+    )
+    assert answered["app:english"] == str(intake_module.INTERRUPTED)
+    assert answered["app:korean"] == answered["app:english"]  # a language the bot lacks: English

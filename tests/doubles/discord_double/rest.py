@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from .commands import duplicate_localized_command_names, localization_errors_of_command
 from .components import validate_modal, with_component_ids
 from .interactions import (
     CallbackType,
@@ -817,6 +818,8 @@ class RestApi:
             )
         if len(command.get("options") or []) > 25:
             errors["options"] = field_error("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+        # name_localizations / description_localizations: Discord locale keys, values valid as the defaults.
+        errors = localization_errors_of_command(command) | errors
         if errors:
             raise invalid_form_body({str(index): errors} if index is not None else errors)
 
@@ -870,6 +873,18 @@ class RestApi:
             )
         for index, command in enumerate(commands):
             self._validate_command(command, index)
+        clashes = duplicate_localized_command_names(commands)
+        if clashes:
+            raise invalid_form_body(
+                {
+                    "_errors": [
+                        {
+                            "code": "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                            "message": f"Application command names must be unique ({', '.join(clashes)})",
+                        }
+                    ]
+                }
+            )
         current = {(c["name"], c["type"]): c for c in self._commands[scope].values()}
         new_count = sum(1 for key in names if key not in current)
         self._check_create_cap(scope, new_count)
