@@ -29,7 +29,6 @@ from bot.domain.errors import DomainError
 from bot.domain.models import JobOrigin, ProviderName
 from bot.domain.quota import MemberLimits, ServerRules
 from bot.i18n import Language
-from bot.i18n.commands import CommandTranslator
 from bot.jobs.audit import Auditor
 from bot.jobs.callbacks import CallbackServer, callback_key, callback_url_with_key
 from bot.jobs.defaults import DefaultsService
@@ -43,6 +42,7 @@ from bot.runtime import Runtime, build_job_engine, open_runtime
 from bot.settings import ConfigurationError, Settings
 from bot.storage import describe_database
 from cogs.support.audit import DiscordAuditSink
+from cogs.support.command_translator import CommandTranslator
 from cogs.support.errors import answer_failure
 from cogs.support.intake import Intake
 from cogs.support.notifier import STALE_CARD_WINDOW_S, DiscordNotifier

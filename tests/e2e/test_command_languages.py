@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-import bot.i18n.commands as command_i18n
+import cogs.support.command_translator as command_i18n
 from bot.i18n import Language
-from bot.i18n.commands import Part
+from cogs.support.command_translator import Part
 
 NON_ENGLISH = {language.value for language in Language if language is not Language.ENGLISH}
 

@@ -13,7 +13,9 @@ from discord import app_commands
 
 from bot.app import EXTENSIONS, SeedanceBot
 from bot.i18n import Language
-from bot.i18n.commands import (
+from bot.runtime import open_runtime
+from bot.settings import Settings
+from cogs.support.command_translator import (
     CommandTranslator,
     Part,
     for_moderators,
@@ -21,8 +23,6 @@ from bot.i18n.commands import (
     part_of,
     read_catalogues,
 )
-from bot.runtime import open_runtime
-from bot.settings import Settings
 from tests.doubles.discord_double.commands import (
     CHOICE_NAME_MAX,
     DESCRIPTION_MAX,
