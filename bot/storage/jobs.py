@@ -17,12 +17,10 @@ from typing import Any
 import aiosqlite
 
 from bot.domain.models import (
-    FINAL_STATES,
     Job,
     JobOrigin,
     JobState,
     ProviderName,
-    sources_of,
 )
 from bot.jobs.ledger import settlement_for
 from bot.jobs.ports import GenerationKey, JobEventListener, NewJob, ReservationState
@@ -36,6 +34,7 @@ from bot.storage.rows import (
     new_job_values,
     row_to_job,
     to_column,
+    transition_values,
 )
 
 __all__ = ["UPDATABLE_FIELDS", "JobStore", "LocalJobEvents", "NewJob", "SqliteJobStore", "insert_job"]
@@ -77,21 +76,10 @@ class SqliteJobStore:
         `finished_at`, clears `next_poll_at`, and settles the job's reservation in the same transaction;
         entering DELIVERED also records the outcome as announced (the video is the announcement).
         """
-        sources = sources_of(to) if expected is None else frozenset(expected)
-        illegal = sources - sources_of(to)
-        if illegal:
-            raise ValueError(f"{', '.join(sorted(illegal))} → {to} is not an allowed transition")
-        if not sources:
-            raise ValueError(f"no state may move to {to}")
         now = self._clock()
-        values: dict[str, Any] = dict(fields)
-        if to in FINAL_STATES:
-            values.setdefault("finished_at", now)
-            values["next_poll_at"] = None
-        if to is JobState.DELIVERED:
-            values.setdefault("announced_at", now)
+        sources, values = transition_values(to, expected, fields, now)
         settlement = settlement_for(to)
-        update = _guarded_update(job_id, sources, {"state": to.value, **values}, now, owner)
+        update = _guarded_update(job_id, sources, values, now, owner)
         if settlement is None:
             row = await self._db.write(*update)
             return row_to_job(row) if row else None

@@ -6,9 +6,10 @@ thing whichever database holds it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from bot.domain.models import (
@@ -25,9 +26,10 @@ from bot.domain.models import (
     Resolution,
     ServiceTier,
     VideoRequest,
+    sources_of,
 )
 from bot.domain.quota import MemberLimits, ServerRules
-from bot.jobs.ports import NewJob
+from bot.jobs.ports import GuildQuotaConfig, LimitScope, NewJob
 
 #: Columns a transition may set besides `state`. Anything else is a programming error.
 UPDATABLE_FIELDS = frozenset(
@@ -306,3 +308,47 @@ def rules_from_json(raw: str) -> ServerRules:
         audit_channel_id=data.get("audit_channel_id"),
         alert_role_id=data.get("alert_role_id"),
     )
+
+
+def quota_config(limit_rows: Iterable[Row], rules_json: str | None) -> GuildQuotaConfig:
+    """A server's quota configuration from its `quota_limits` rows (scope, target_id, limits_json) and its
+    `quota_rules.rules_json` (None: never set, the default rules)."""
+    server_default: MemberLimits | None = None
+    roles: dict[int, MemberLimits] = {}
+    members: dict[int, MemberLimits] = {}
+    for row in limit_rows:
+        limits = limits_from_json(row["limits_json"])
+        match LimitScope(row["scope"]):
+            case LimitScope.SERVER:
+                server_default = limits
+            case LimitScope.ROLE:
+                roles[row["target_id"]] = limits
+            case LimitScope.MEMBER:
+                members[row["target_id"]] = limits
+    return GuildQuotaConfig(
+        server_default=server_default,
+        roles=MappingProxyType(roles),
+        members=MappingProxyType(members),
+        rules=rules_from_json(rules_json) if rules_json is not None else ServerRules(),
+    )
+
+
+def transition_values(
+    to: JobState, expected: Collection[JobState] | None, fields: Mapping[str, Any], now: float
+) -> tuple[frozenset[JobState], dict[str, Any]]:
+    """The states a transition to `to` may start from, and the columns it writes: entering a final state
+    stamps `finished_at` and clears `next_poll_at`; entering DELIVERED records the outcome as announced (the
+    video is the announcement). Raises ValueError for a transition the state machine does not allow."""
+    sources = sources_of(to) if expected is None else frozenset(expected)
+    illegal = sources - sources_of(to)
+    if illegal:
+        raise ValueError(f"{', '.join(sorted(illegal))} → {to} is not an allowed transition")
+    if not sources:
+        raise ValueError(f"no state may move to {to}")
+    values: dict[str, Any] = dict(fields)
+    if to in FINAL_STATES:
+        values.setdefault("finished_at", now)
+        values["next_poll_at"] = None
+    if to is JobState.DELIVERED:
+        values.setdefault("announced_at", now)
+    return sources, {"state": to.value, **values}

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from bot.domain.models import FINAL_STATES, Job, JobOrigin, JobState, ProviderName, sources_of
+from bot.domain.models import Job, JobOrigin, JobState, ProviderName
 from bot.jobs.ledger import settlement_for
 from bot.jobs.ports import GenerationKey, NewJob, ReservationState
 from bot.storage.postgres.database import PgConnection, PostgresDatabase
@@ -25,6 +25,7 @@ from bot.storage.rows import (
     new_job_values,
     row_to_job,
     to_column,
+    transition_values,
 )
 
 _INSERT_JOB_SQL = (
@@ -77,21 +78,10 @@ class PostgresJobStore:
         **fields: Any,
     ) -> Job | None:
         """Move a job to `to` if it is still in one of `expected` (see `bot.jobs.ports.JobStore`)."""
-        sources = sources_of(to) if expected is None else frozenset(expected)
-        illegal = sources - sources_of(to)
-        if illegal:
-            raise ValueError(f"{', '.join(sorted(illegal))} → {to} is not an allowed transition")
-        if not sources:
-            raise ValueError(f"no state may move to {to}")
         now = self._clock()
-        values: dict[str, Any] = dict(fields)
-        if to in FINAL_STATES:
-            values.setdefault("finished_at", now)
-            values["next_poll_at"] = None
-        if to is JobState.DELIVERED:
-            values.setdefault("announced_at", now)
+        sources, values = transition_values(to, expected, fields, now)
         settlement = settlement_for(to)
-        sql, params = _guarded_update(job_id, sources, {"state": to.value, **values}, now, owner)
+        sql, params = _guarded_update(job_id, sources, values, now, owner)
         if settlement is None:
             row = await self._db.fetch_one(sql, *params)
             return row_to_job(row) if row else None

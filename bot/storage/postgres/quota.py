@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from types import MappingProxyType
 from typing import Any, Literal
 
 from bot.domain.models import Job
@@ -32,6 +31,7 @@ from bot.storage.rows import (
     FINAL_STATES_SQL,
     limits_from_json,
     limits_to_json,
+    quota_config,
     rules_from_json,
     rules_to_json,
     usage_windows,
@@ -70,24 +70,7 @@ class PostgresQuotaStore:
         rules_row = await self._db.fetch_one(
             "SELECT rules_json FROM quota_rules WHERE guild_id = $1", guild_id
         )
-        server_default: MemberLimits | None = None
-        roles: dict[int, MemberLimits] = {}
-        members: dict[int, MemberLimits] = {}
-        for row in limit_rows:
-            limits = limits_from_json(row["limits_json"])
-            match LimitScope(row["scope"]):
-                case LimitScope.SERVER:
-                    server_default = limits
-                case LimitScope.ROLE:
-                    roles[row["target_id"]] = limits
-                case LimitScope.MEMBER:
-                    members[row["target_id"]] = limits
-        return GuildQuotaConfig(
-            server_default=server_default,
-            roles=MappingProxyType(roles),
-            members=MappingProxyType(members),
-            rules=rules_from_json(rules_row["rules_json"]) if rules_row else ServerRules(),
-        )
+        return quota_config(limit_rows, rules_row["rules_json"] if rules_row else None)
 
     async def set_limits(
         self,
