@@ -39,8 +39,10 @@ from bot.storage.rows import (
     limits_from_json,
     limits_to_json,
     quota_config,
+    reservation_row,
     rules_from_json,
     rules_to_json,
+    usage_row,
     usage_windows,
 )
 
@@ -237,35 +239,14 @@ class SqliteQuotaStore:
                 until,
             ),
         )
-        return [
-            UsageRow(
-                user_id=row["user_id"],
-                model=row["model"],
-                jobs=row["jobs"],
-                credits_committed=row["committed"],
-                credits_reserved=row["reserved"],
-                credits_released=row["released"],
-                cost_usd=row["cost_usd"],
-                usage_tokens=row["usage_tokens"],
-            )
-            for row in rows
-        ]
+        return [usage_row(row) for row in rows]
 
     async def reservation(self, job_id: int) -> ReservationRow | None:
         """The job's reservation, or None when no quota admitted it."""
         row = await self._db.fetch_one("SELECT * FROM reservations WHERE job_id = ?", (job_id,))
         if row is None:
             return None
-        return ReservationRow(
-            job_id=row["job_id"],
-            guild_id=row["guild_id"],
-            user_id=row["user_id"],
-            model=row["model"],
-            credits=row["credits"],
-            state=ReservationState(row["state"]),
-            created_at=row["created_at"],
-            settled_at=row["settled_at"],
-        )
+        return reservation_row(row)
 
 
 #: The name the rest of the code used before the store became a protocol; tests use it.

@@ -29,7 +29,7 @@ from bot.domain.models import (
     sources_of,
 )
 from bot.domain.quota import MemberLimits, ServerRules
-from bot.jobs.ports import GuildQuotaConfig, LimitScope, NewJob
+from bot.jobs.ports import GuildQuotaConfig, LimitScope, NewJob, ReservationRow, ReservationState, UsageRow
 
 #: Columns a transition may set besides `state`. Anything else is a programming error.
 UPDATABLE_FIELDS = frozenset(
@@ -352,3 +352,31 @@ def transition_values(
     if to is JobState.DELIVERED:
         values.setdefault("announced_at", now)
     return sources, {"state": to.value, **values}
+
+
+def usage_row(row: Row) -> UsageRow:
+    """A usage report row (user_id, model, jobs, committed, reserved, released, cost_usd, usage_tokens)."""
+    return UsageRow(
+        user_id=row["user_id"],
+        model=row["model"],
+        jobs=row["jobs"],
+        credits_committed=row["committed"],
+        credits_reserved=row["reserved"],
+        credits_released=row["released"],
+        cost_usd=row["cost_usd"],
+        usage_tokens=row["usage_tokens"],
+    )
+
+
+def reservation_row(row: Row) -> ReservationRow:
+    """A `reservations` row."""
+    return ReservationRow(
+        job_id=row["job_id"],
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        model=row["model"],
+        credits=row["credits"],
+        state=ReservationState(row["state"]),
+        created_at=row["created_at"],
+        settled_at=row["settled_at"],
+    )
